@@ -96,8 +96,9 @@ class Record:
 
     id: PointId
     version: int
-    vectors: dict[str, VectorValue]
-    payload: dict[str, Any]
+    vectors: dict[str, VectorValue] | None
+    payload: dict[str, Any] | None
+    order_value: float | None = None
 
 
 @dataclass

@@ -1,0 +1,5 @@
+"""``python -m node`` starts a node."""
+
+from node.cli import main
+
+main()

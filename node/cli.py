@@ -1,0 +1,41 @@
+"""Command line entry point: ``python -m node`` or the ``qdrant-py`` console script."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sys
+from typing import Sequence
+
+from node.app import run_node
+from node.settings import SettingsError, settings_from_command_line
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        args, settings = settings_from_command_line(argv)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    _configure_logging(settings.log_level)
+    if args.reinit:
+        logging.getLogger(__name__).warning("--reinit: removing consensus state in %s", settings.storage.storage_path)
+        shutil.rmtree(f"{settings.storage.storage_path}/raft_state", ignore_errors=True)
+    try:
+        asyncio.run(run_node(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""The Qdrant version whose API this server implements."""
+
+VERSION = "1.16.0"

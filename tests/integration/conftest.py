@@ -1,0 +1,37 @@
+"""Fixtures: a real node process per test module, and clients pointed at it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from qdrant_client import QdrantClient
+
+from tests.node_process import NodeProcess
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    proc = NodeProcess(storage=str(tmp_path_factory.mktemp("node") / "storage")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(node) -> QdrantClient:
+    return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+
+
+@pytest.fixture
+def http(node):
+    """Raw HTTP against the node, for error cases the client would refuse to send."""
+    session = requests.Session()
+    session.base = node.url  # type: ignore[attr-defined]
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def collection_name() -> str:
+    return "c_" + uuid.uuid4().hex[:10]

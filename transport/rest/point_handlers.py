@@ -1,0 +1,177 @@
+"""Point endpoints: writes, retrieval, scroll, count and query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from consensus.errors import BadInput, NotFound
+from shards.collection import Collection
+from shards.collection_config import dense_vectors, sparse_vectors
+from shards.operations import ScrollRequest, UpdateResult
+from shards.types import Record, ScoredPoint, parse_point_id
+from transport.rest import point_parsing as parsing
+from transport.rest.envelope import ok, read_json, started_at
+from transport.rest.rendering import render_record, render_scored_point, render_update
+
+
+def _collection(request: web.Request) -> Collection:
+    return request.app["ctx"].catalog.get(request.match_info["name"])
+
+
+def _schema(collection: Collection) -> parsing.VectorSchema:
+    return parsing.VectorSchema(dense=dense_vectors(collection.config), sparse=sparse_vectors(collection.config))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadInput("Json deserialize error: expected a JSON object")
+    return body
+
+
+async def _write(request: web.Request, parse) -> web.Response:
+    collection = _collection(request)
+    options = parsing.parse_write_params(request.query)
+    op = parse(await _body(request), _schema(collection))
+    result = await collection.update(op, options)
+    request.app["ctx"].wake_optimizer()
+    return ok(render_update(result), started_at(request))
+
+
+def _with_schema(parse):
+    return lambda body, schema: parse(body)
+
+
+async def upsert(request: web.Request) -> web.Response:
+    return await _write(request, parsing.parse_upsert)
+
+
+async def delete_points(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_delete_points))
+
+
+async def update_vectors(request: web.Request) -> web.Response:
+    return await _write(request, parsing.parse_update_vectors)
+
+
+async def delete_vectors(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_delete_vectors))
+
+
+async def set_payload(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_set_payload))
+
+
+async def overwrite_payload(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_overwrite_payload))
+
+
+async def delete_payload(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_delete_payload))
+
+
+async def clear_payload(request: web.Request) -> web.Response:
+    return await _write(request, _with_schema(parsing.parse_clear_payload))
+
+
+async def update_batch(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    options = parsing.parse_write_params(request.query)
+    ops = parsing.parse_update_batch(await _body(request), _schema(collection))
+    results: list[UpdateResult] = []
+    for op in ops:
+        results.append(await collection.update(op, options))
+    request.app["ctx"].wake_optimizer()
+    return ok([render_update(result) for result in results], started_at(request))
+
+
+def _render_records(collection: Collection, records: list[Record]) -> list[dict[str, Any]]:
+    return [render_record(record, collection.config) for record in records]
+
+
+async def retrieve(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    ids, with_payload, with_vector = parsing.parse_retrieve(await _body(request))
+    records = await collection.retrieve(ids, with_payload, with_vector)
+    return ok(_render_records(collection, records), started_at(request))
+
+
+async def get_point(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    raw = request.match_info["id"]
+    point_id = parse_point_id(int(raw) if raw.isdigit() else raw)
+    from shards.types import PayloadSelector, VectorSelector
+
+    records = await collection.retrieve([point_id], PayloadSelector(), VectorSelector(enabled=True))
+    if not records:
+        raise NotFound(f"No point with id {raw} found")
+    return ok(render_record(records[0], collection.config), started_at(request))
+
+
+async def scroll(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    body = await read_json(request, required=False) or {}
+    if not isinstance(body, dict):
+        raise BadInput("Json deserialize error: expected a JSON object")
+    records, next_offset = await collection.scroll(parsing.parse_scroll(body))
+    return ok(
+        {"points": _render_records(collection, records), "next_page_offset": next_offset},
+        started_at(request),
+    )
+
+
+async def count(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    body = await read_json(request, required=False) or {}
+    if not isinstance(body, dict):
+        raise BadInput("Json deserialize error: expected a JSON object")
+    return ok({"count": await collection.count(parsing.parse_count(body))}, started_at(request))
+
+
+async def query(request: web.Request) -> web.Response:
+    collection = _collection(request)
+    parsed = parsing.parse_query(await _body(request), _schema(collection))
+    hits: list[ScoredPoint]
+    if parsed.is_scroll:
+        hits = await _scroll_as_hits(collection, parsed.request)
+    elif parsed.by_id is not None:
+        hits = await collection.search_by_id(parsed.request, parsed.by_id)
+    else:
+        hits = await collection.search(parsed.request)
+    points = [render_scored_point(hit, collection.config) for hit in hits]
+    return ok({"points": points}, started_at(request))
+
+
+async def _scroll_as_hits(collection: Collection, request) -> list[ScoredPoint]:
+    """A query without ``query``: points in id order, each with score 0, as Qdrant answers."""
+    scroll = ScrollRequest(
+        filter=request.filter,
+        limit=request.offset + request.limit,
+        with_payload=request.with_payload,
+        with_vector=request.with_vector,
+    )
+    records, _ = await collection.scroll(scroll)
+    return [
+        ScoredPoint(id=r.id, version=r.version, score=0.0, payload=r.payload, vectors=r.vectors)
+        for r in records[request.offset :]
+    ]
+
+
+def add_routes(app: web.Application) -> None:
+    base = "/collections/{name}/points"
+    app.router.add_put(base, upsert)
+    app.router.add_post(base, retrieve)
+    app.router.add_get(base + "/{id}", get_point)
+    app.router.add_post(base + "/delete", delete_points)
+    app.router.add_put(base + "/vectors", update_vectors)
+    app.router.add_post(base + "/vectors/delete", delete_vectors)
+    app.router.add_post(base + "/payload", set_payload)
+    app.router.add_put(base + "/payload", overwrite_payload)
+    app.router.add_post(base + "/payload/delete", delete_payload)
+    app.router.add_post(base + "/payload/clear", clear_payload)
+    app.router.add_post(base + "/batch", update_batch)
+    app.router.add_post(base + "/scroll", scroll)
+    app.router.add_post(base + "/count", count)
+    app.router.add_post(base + "/query", query)

@@ -1,0 +1,334 @@
+"""Turn decoded REST bodies of point reads (retrieve, scroll, count, query) into domain requests.
+
+Pure functions; errors are :class:`BadInput` with Qdrant's wording (see
+``transport.rest.vector_parsing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from consensus.errors import BadInput
+from shards.conditions import parse_datetime_micros
+from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
+from shards.types import DEFAULT_VECTOR, PayloadSelector, PointId, VectorSelector, parse_point_id
+from transport.rest.vector_parsing import (
+    VectorSchema,
+    format_error,
+    inference_error,
+    is_inference_object,
+    not_supported,
+    parse_bool,
+    parse_filter_field,
+    parse_optional_uint,
+    parse_point_ids,
+    parse_uint,
+    parse_vector_value,
+    require_field,
+    require_object,
+    type_error,
+    vector_name_error,
+    wrong_input,
+)
+
+DEFAULT_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A parsed ``POST /points/query``, in one of three shapes.
+
+    * nearest to a given vector: ``request.query`` is set and ``by_id`` is None;
+    * nearest to a stored point: ``request.query`` is None and ``by_id`` names
+      the point. The caller reads that point's ``request.vector_name`` vector
+      (NotFound if missing), puts it in ``request.query`` with
+      ``dataclasses.replace`` and, like Qdrant, leaves the point itself out of
+      the results;
+    * no query at all: both are None. Qdrant then returns the points matching
+      ``request.filter`` in id order with score 0, honouring ``limit`` and
+      ``offset`` (:attr:`is_scroll`).
+    """
+
+    request: SearchRequest
+    by_id: Optional[PointId] = None
+
+    @property
+    def is_scroll(self) -> bool:
+        """True when the body had no ``query``: list points by id instead of searching."""
+        return self.request.query is None and self.by_id is None
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+def parse_with_payload(
+    raw: Any, default: PayloadSelector = PayloadSelector(), where: str = "with_payload"
+) -> PayloadSelector:
+    """``with_payload``: a bool, a list of keys, ``{"include": [...]}`` or ``{"exclude": [...]}``.
+
+    Null gives ``default`` (true for retrieve and scroll, false for query).
+    """
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return PayloadSelector(enabled=raw)
+    if isinstance(raw, list):
+        return PayloadSelector(include=_strings(raw, where))
+    if isinstance(raw, dict) and len(raw) == 1:
+        if "include" in raw:
+            return PayloadSelector(include=_strings(raw["include"], f"{where}.include"))
+        if "exclude" in raw:
+            return PayloadSelector(exclude=_strings(raw["exclude"], f"{where}.exclude"))
+    raise format_error(
+        "data did not match any variant of untagged enum WithPayloadInterface: "
+        "expected a boolean, a list of keys, {\"include\": [...]} or {\"exclude\": [...]}",
+        where,
+    )
+
+
+def parse_with_vector(
+    raw: Any, default: VectorSelector = VectorSelector(), where: str = "with_vector"
+) -> VectorSelector:
+    """``with_vector``: a bool or a list of vector names; null gives ``default``."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return VectorSelector(enabled=raw)
+    if isinstance(raw, list):
+        return VectorSelector(enabled=True, names=_strings(raw, where))
+    raise format_error(
+        "data did not match any variant of untagged enum WithVector: "
+        "expected a boolean or a list of vector names",
+        where,
+    )
+
+
+def _strings(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise type_error(raw, "a sequence of strings", where)
+    return tuple(raw)
+
+
+def _with_vector_field(body: dict[str, Any]) -> Any:
+    """``with_vector``, or its alias ``with_vectors``."""
+    raw = body.get("with_vector")
+    return body.get("with_vectors") if raw is None else raw
+
+
+def _body(body: Any) -> dict[str, Any]:
+    """Read requests may come without a body; that is the same as ``{}``."""
+    return {} if body is None else require_object(body)
+
+
+# --------------------------------------------------------------------------- retrieve, scroll, count
+
+
+def parse_retrieve(body: Any) -> tuple[tuple[PointId, ...], PayloadSelector, VectorSelector]:
+    """``POST /points``: ``{"ids", "with_payload" (default true), "with_vector" (default false)}``."""
+    body = require_object(body)
+    ids = parse_point_ids(require_field(body, "ids"), "ids")
+    return (
+        ids,
+        parse_with_payload(body.get("with_payload"), PayloadSelector(enabled=True)),
+        parse_with_vector(_with_vector_field(body), VectorSelector(enabled=False)),
+    )
+
+
+def parse_scroll(body: Any) -> ScrollRequest:
+    """``POST /points/scroll``: filter, limit (default 10), offset id, selectors and ``order_by``."""
+    body = _body(body)
+    offset_raw = body.get("offset")
+    offset = parse_point_id(offset_raw) if offset_raw is not None else None
+    order_by = _parse_order_by(body.get("order_by"))
+    if order_by is not None and offset is not None:
+        raise wrong_input(
+            "Cannot use an `offset` when using `order_by`. The alternative for paging is to use "
+            "`order_by.start_from` and a filter to exclude the IDs that you've already seen for the "
+            "`order_by.start_from` value"
+        )
+    return ScrollRequest(
+        filter=parse_filter_field(body.get("filter")),
+        limit=parse_uint(body.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1),
+        offset=offset,
+        with_payload=parse_with_payload(body.get("with_payload"), PayloadSelector(enabled=True)),
+        with_vector=parse_with_vector(_with_vector_field(body), VectorSelector(enabled=False)),
+        order_by=order_by,
+    )
+
+
+def _parse_order_by(raw: Any) -> Optional[OrderBy]:
+    """A payload key, or ``{key, direction, start_from}``.
+
+    A datetime ``start_from`` becomes microseconds since the Unix epoch, the
+    unit ``shards.conditions`` uses for datetime payloads.
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return OrderBy(key=raw)
+    if not isinstance(raw, dict):
+        raise format_error(
+            "Expected a string, or an object with a key, direction and/or start_from", "order_by"
+        )
+    key = require_field(raw, "key", "order_by")
+    if not isinstance(key, str):
+        raise type_error(key, "a string", "order_by.key")
+    direction = raw.get("direction")
+    if direction is None:
+        direction = "asc"
+    elif direction not in ("asc", "desc"):
+        raise format_error(f"unknown variant `{direction}`, expected `asc` or `desc`", "order_by.direction")
+    start_raw = raw.get("start_from")
+    start_from: Optional[float]
+    if start_raw is None:
+        start_from = None
+    elif isinstance(start_raw, bool):
+        raise type_error(start_raw, "a number or a datetime", "order_by.start_from")
+    elif isinstance(start_raw, (int, float)):
+        start_from = float(start_raw)
+    elif isinstance(start_raw, str) and (micros := parse_datetime_micros(start_raw)) is not None:
+        start_from = float(micros)
+    else:
+        raise type_error(start_raw, "a number or an RFC 3339 datetime", "order_by.start_from")
+    return OrderBy(key=key, direction=direction, start_from=start_from)
+
+
+def parse_count(body: Any) -> CountRequest:
+    """``POST /points/count``: ``{"filter"?, "exact" (default true)}``."""
+    body = _body(body)
+    return CountRequest(
+        filter=parse_filter_field(body.get("filter")),
+        exact=parse_bool(body.get("exact"), "exact", default=True),
+    )
+
+
+# --------------------------------------------------------------------------- query
+
+
+_UNSUPPORTED_QUERY_KINDS = (
+    "recommend",
+    "discover",
+    "context",
+    "order_by",
+    "fusion",
+    "rrf",
+    "formula",
+    "sample",
+    "relevance_feedback",
+)
+
+
+def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
+    """``POST /points/query`` with a nearest-neighbour query (or none).
+
+    ``query`` may be a dense vector, a multi-vector, a sparse ``{indices, values}``,
+    a point id, or any of those wrapped in ``{"nearest": ...}``. Other query
+    kinds, ``prefetch``, ``lookup_from`` and MMR are refused as not supported yet.
+    """
+    body = _body(body)
+    if body.get("prefetch") not in (None, []):
+        raise not_supported("`prefetch`")
+    if body.get("lookup_from") is not None:
+        raise not_supported("`lookup_from`")
+    using = body.get("using")
+    if using is None:
+        using = DEFAULT_VECTOR
+    elif not isinstance(using, str):
+        raise type_error(using, "a string", "using")
+    query, by_id = _parse_query_interface(body.get("query"), using, schema)
+    hnsw_ef, exact = _parse_search_params(body.get("params"))
+    request = SearchRequest(
+        vector_name=using,
+        query=query,  # type: ignore[arg-type]  # None for by-id and scroll-like queries
+        limit=parse_uint(body.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1),
+        offset=parse_uint(body.get("offset"), "offset", default=0),
+        filter=parse_filter_field(body.get("filter")),
+        score_threshold=_optional_number(body.get("score_threshold"), "score_threshold"),
+        with_payload=parse_with_payload(body.get("with_payload"), PayloadSelector(enabled=False)),
+        with_vector=parse_with_vector(_with_vector_field(body), VectorSelector(enabled=False)),
+        hnsw_ef=hnsw_ef,
+        exact=exact,
+    )
+    return ParsedQuery(request=request, by_id=by_id)
+
+
+def _parse_query_interface(raw: Any, using: str, schema: VectorSchema) -> tuple[Any, Optional[PointId]]:
+    """``(vector, None)``, ``(None, point_id)`` or ``(None, None)`` when there is no query."""
+    if raw is None:
+        return None, None
+    if isinstance(raw, dict):
+        if "nearest" in raw:
+            if raw.get("mmr") is not None:
+                raise not_supported("MMR re-ranking (`mmr`)")
+            return _parse_vector_input(raw["nearest"], using, schema, "query.nearest")
+        for kind in _UNSUPPORTED_QUERY_KINDS:
+            if kind in raw:
+                raise not_supported(f"The `{kind}` query")
+    return _parse_vector_input(raw, using, schema, "query")
+
+
+def _parse_vector_input(
+    raw: Any, using: str, schema: VectorSchema, where: str
+) -> tuple[Any, Optional[PointId]]:
+    if isinstance(raw, bool) or raw is None:
+        raise _no_variant(where)
+    if isinstance(raw, (int, str)):
+        point_id = parse_point_id(raw)
+        if using not in schema.dense and using not in schema.sparse:
+            raise vector_name_error(using)
+        return None, point_id
+    if isinstance(raw, dict):
+        if is_inference_object(raw):
+            raise inference_error()
+        if "indices" not in raw and "values" not in raw:
+            raise _no_variant(where)
+    elif not isinstance(raw, list):
+        raise _no_variant(where)
+    return parse_vector_value(raw, using, schema, where, dense_as_single_multi=True), None
+
+
+def _no_variant(where: str) -> BadInput:
+    return format_error(
+        "data did not match any variant of untagged enum QueryInterface: expected a vector, a sparse vector, "
+        "a multi-vector, a point id or {\"nearest\": ...}",
+        where,
+    )
+
+
+def _parse_search_params(raw: Any) -> tuple[Optional[int], bool]:
+    """``params``: ``hnsw_ef`` and ``exact`` are used.
+
+    ``quantization``, ``indexed_only`` and ``acorn`` are checked for shape and
+    otherwise ignored: this server keeps no quantized vectors and no ACORN.
+    """
+    if raw is None:
+        return None, False
+    params = require_object(raw, "params")
+    hnsw_ef = parse_optional_uint(params.get("hnsw_ef"), "params.hnsw_ef", minimum=1)
+    exact = parse_bool(params.get("exact"), "params.exact", default=False)
+    parse_bool(params.get("indexed_only"), "params.indexed_only", default=False)
+    for key in ("quantization", "acorn"):
+        if params.get(key) is not None:
+            require_object(params[key], f"params.{key}")
+    return hnsw_ef, exact
+
+
+def _optional_number(raw: Any, where: str) -> Optional[float]:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise type_error(raw, "f32", where)
+    return float(raw)
+
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "ParsedQuery",
+    "parse_count",
+    "parse_query",
+    "parse_retrieve",
+    "parse_scroll",
+    "parse_with_payload",
+    "parse_with_vector",
+]
