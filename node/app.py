@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from consensus.errors import NotFound
 from consensus.raft import RaftNode
 from node.catalog import CollectionCatalog
 from node.metrics import CollectionStats, NodeMetrics
@@ -63,10 +64,11 @@ class Node:
         out = []
         for name in self.catalog.names():
             try:
-                info = self.catalog.info(name)
-            except Exception:
+                stats = self.catalog.shard_stats(name)
+            except NotFound:  # deleted between listing and reading
                 continue
-            out.append(CollectionStats(name, info["points_count"], info["points_count"]))
+            points = sum(s["points"] for s in stats)
+            out.append(CollectionStats(name, points, sum(s["vectors"] for s in stats)))
         return out
 
     def telemetry(self) -> dict[str, Any]:

@@ -143,8 +143,12 @@ class CollectionCatalog:
         with self._lock:
             collection = self._collections.get(resolved) if resolved else None
         if collection is None:
-            raise NotFound(f"Collection `{name}` doesn't exist!")
+            raise NotFound(f"Not found: Collection `{name}` doesn't exist!")
         return collection
+
+    def shard_stats(self, name: str) -> list[dict[str, int]]:
+        """``LocalShard.stats()`` of each local shard of ``name`` (points, vectors...)."""
+        return [shard.stats() for shard in self._local_shards_of(self.get(name))]
 
     def info(self, name: str) -> dict[str, Any]:
         collection = self.get(name)

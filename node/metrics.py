@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,6 +55,8 @@ class NodeMetrics:
     """The node's metric registry and the instruments the transports update."""
 
     def __init__(self, stats: Callable[[], Iterable[CollectionStats]]) -> None:
+        # Qdrant exposes no ``*_created`` series; the switch is process-wide in prometheus_client.
+        disable_created_metrics()
         self.registry = CollectorRegistry()
         self.registry.register(_StateCollector(stats))
         self.rest_responses = Counter(

@@ -239,6 +239,14 @@ class DenseVectorIndex:
 
     # ------------------------------------------------------------------ search
 
+    def is_graph_search_cheap(self) -> bool:
+        """True when an unfiltered search walks the graph and scans only a short tail."""
+        return (
+            not self.multivector
+            and self._graph is not None
+            and len(self._tail) * self._row_bytes < self.full_scan_threshold_kb * 1024
+        )
+
     def search(
         self,
         query: np.ndarray,

@@ -478,6 +478,13 @@ class LocalShard:
             )
         return out
 
+    def is_quick_search(self, request: SearchRequest) -> bool:
+        """True for an unfiltered approximate search answered by an HNSW graph."""
+        if request.filter is not None or request.exact or isinstance(request.query, SparseVector):
+            return False
+        index = self._dense.get(request.vector_name)
+        return index is not None and index.is_graph_search_cheap()
+
     def vector_of(self, point_id: PointId, name: str) -> VectorValue | None:
         with self._state_lock:
             offset = self._ids.get(point_id)

@@ -8,12 +8,12 @@ payloads exact; raw blobs keep vectors cheap to decode.
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from shards.types import SparseVector, VectorValue
 
@@ -42,17 +42,13 @@ def encode_point(point: StoredPoint) -> bytes:
             arr = np.asarray(value, dtype="<f4")
             specs.append([name, "d", list(arr.shape)])
             blobs.append(arr.tobytes())
-    header = json.dumps(
-        {"o": point.offset, "v": point.version, "p": point.payload, "x": specs},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+    header = orjson.dumps({"o": point.offset, "v": point.version, "p": point.payload, "x": specs})
     return b"".join([_LEN.pack(len(header)), header, *blobs])
 
 
 def decode_point(data: bytes) -> StoredPoint:
     (size,) = _LEN.unpack_from(data, 0)
-    header = json.loads(data[4 : 4 + size])
+    header = orjson.loads(data[4 : 4 + size])
     pos = 4 + size
     vectors: dict[str, VectorValue] = {}
     for spec in header["x"]:

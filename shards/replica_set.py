@@ -52,7 +52,12 @@ class ReplicaSet:
         return await asyncio.to_thread(self._replica().count, request)
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
-        return await asyncio.to_thread(self._replica().search, request)
+        replica = self._replica()
+        if replica.is_quick_search(request):
+            # A graph lookup takes well under a millisecond: a thread hand-off would
+            # cost more than it saves, so it runs on the event loop.
+            return replica.search(request)
+        return await asyncio.to_thread(replica.search, request)
 
     def close(self) -> None:
         if self.local is not None:

@@ -45,6 +45,8 @@ class NodeProcess:
     p2p_port: int = field(default_factory=free_port_block)
     process: subprocess.Popen | None = None
     log_path: str = ""
+    args: list[str] = field(default_factory=list)
+    """Extra command-line arguments of ``python -m node`` (e.g. ``--config-path``)."""
 
     @property
     def url(self) -> str:
@@ -68,7 +70,7 @@ class NodeProcess:
         self.log_path = os.path.join(os.path.dirname(self.storage.rstrip("/")), f"node-{self.http_port}.log")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "node"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "node", *self.args], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         self.wait_ready(timeout)
         return self
