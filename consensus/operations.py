@@ -187,14 +187,16 @@ class CreatePayloadIndex:
     TYPE: ClassVar[str] = "create_payload_index"
     collection: str
     field_name: str
-    field_schema: dict[str, Any]
+    field_schema: str | dict[str, Any]
+    """A type name (Qdrant's short form, ``"keyword"``) or a params object."""
 
     def __post_init__(self) -> None:
         _require_name(self.collection, "collection name")
         _require_name(self.field_name, "field name")
-        object.__setattr__(
-            self, "field_schema", _require_json_object(self.field_schema, "field schema")
-        )
+        if not isinstance(self.field_schema, str):
+            object.__setattr__(
+                self, "field_schema", _require_json_object(self.field_schema, "field schema")
+            )
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,13 @@ class Node:
             is_ready=lambda: self._ready,
             wake_optimizer=self.catalog.optimizer.wake,
         )
-        app = build_app(ctx, service.api_key, service.read_only_api_key, service.max_request_size_mb)
+        app = build_app(
+            ctx,
+            service.api_key,
+            service.read_only_api_key,
+            service.max_request_size_mb,
+            enable_cors=service.enable_cors,
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, service.host, service.http_port, reuse_address=True)

@@ -20,10 +20,16 @@ from consensus.operations import (
 from consensus.raft import RaftNode
 from consensus.state import ClusterState
 from shards.collection import Collection
-from shards.collection_config import apply_update, build_config, validate_collection_name
+from shards.collection_config import (
+    apply_update,
+    build_config,
+    config_in_print_order,
+    validate_collection_name,
+)
 from shards.local_shard import LocalShard
 from shards.optimizer import Optimizer
 from shards.payload_index import parse_field_schema
+from shards.payload_path import parse_path
 from shards.replica_set import ReplicaSet
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ class CollectionCatalog:
         self._collections: dict[str, Collection] = {}
         self._payload_schemas: dict[str, dict[str, Any]] = {}
         self._started = False
+        self._update_lock = asyncio.Lock()
         self.optimizer = Optimizer(self.local_shards)
 
     # ------------------------------------------------------------------ lifecycle
@@ -83,14 +90,14 @@ class CollectionCatalog:
             collection = self._collections.get(name)
             if collection is None:
                 self._collections[name] = self._open(name, meta)
-                self._payload_schemas[name] = dict(meta.payload_indexes)
+                self._payload_schemas[name] = _usable_indexes(name, meta.payload_indexes)
                 continue
             if collection.config != meta.config:
                 collection.config = meta.config
                 for replica_set in collection.shards.values():
                     if replica_set.local is not None:
                         replica_set.local.update_config(meta.config)
-            self._sync_payload_indexes(name, collection, dict(meta.payload_indexes))
+            self._sync_payload_indexes(name, collection, _usable_indexes(name, meta.payload_indexes))
 
     def _open(self, name: str, meta: Any) -> Collection:
         shards: dict[int, ReplicaSet] = {}
@@ -98,7 +105,7 @@ class CollectionCatalog:
             local = None
             if self._peer_id in replicas:
                 path = os.path.join(self._collection_dir(name), str(shard_id))
-                local = LocalShard(path, meta.config, dict(meta.payload_indexes))
+                local = LocalShard(path, meta.config, _usable_indexes(name, meta.payload_indexes))
             shards[int(shard_id)] = ReplicaSet(int(shard_id), local)
         logger.info("opened collection %s with %d shards", name, len(shards))
         return Collection(name, meta.config, shards)
@@ -169,7 +176,7 @@ class CollectionCatalog:
             "indexed_vectors_count": sum(s["indexed_vectors"] for s in stats),
             "points_count": sum(s["points"] for s in stats),
             "segments_count": max(1, len(shards)),
-            "config": collection.config,
+            "config": config_in_print_order(collection.config),
             "payload_schema": schema,
         }
 
@@ -187,9 +194,13 @@ class CollectionCatalog:
         return True
 
     async def update_collection(self, name: str, body: dict[str, Any]) -> bool:
-        collection = self.get(name)
-        config = apply_update(collection.config, body)
-        await self._propose(UpdateCollection(name=collection.name, config=config))
+        # A PATCH is read-modify-write of the whole config: serialize them, or two
+        # concurrent ones would each start from the old config and one would be lost.
+        async with self._update_lock:
+            collection = self.get(name)
+            meta = self._raft.state.collection(collection.name)
+            config = apply_update(meta.config if meta is not None else collection.config, body)
+            await self._propose(UpdateCollection(name=collection.name, config=config))
         return True
 
     async def delete_collection(self, name: str) -> bool:
@@ -203,6 +214,7 @@ class CollectionCatalog:
         collection = self.get(name)
         if not isinstance(field, str) or not field:
             raise BadInput("Wrong input: field_name must be a non-empty string")
+        parse_path(field)  # a bad path must never reach the replicated state
         schema = parse_field_schema(raw_schema)
         await self._propose(
             CreatePayloadIndex(collection=collection.name, field_name=field, field_schema=schema.to_spec())
@@ -211,3 +223,22 @@ class CollectionCatalog:
     async def drop_payload_index(self, name: str, field: str) -> None:
         collection = self.get(name)
         await self._propose(DropPayloadIndex(collection=collection.name, field_name=field))
+
+
+def _usable_indexes(collection: str, indexes: dict[str, Any]) -> dict[str, Any]:
+    """The payload indexes of the metadata that a shard can build.
+
+    The API validates fields and schemas before proposing them, but an entry that is
+    invalid anyway (written by an older version) must not keep the collection, or every
+    other collection reconciled after it, from opening: it is skipped with an error.
+    """
+    usable: dict[str, Any] = {}
+    for field, schema in indexes.items():
+        try:
+            parse_path(field)
+            parse_field_schema(schema)
+        except BadInput as error:
+            logger.error("collection %s: ignoring payload index %r: %s", collection, field, error)
+            continue
+        usable[field] = schema
+    return usable

@@ -137,15 +137,16 @@ class Collection:
         shard = self.shards[self.shard_for(point_id)]
         records = await shard.retrieve([point_id], PayloadSelector(enabled=False), VectorSelector(enabled=True))
         if not records:
-            raise NotFound(f"No point with id {point_id} found")
+            raise NotFound(f"Not found: No point with id {point_id} found")
         vector = records[0].vectors.get(request.vector_name)
         if vector is None:
             raise BadInput(
                 f"Wrong input: Vector `{request.vector_name}` is not found in point {point_id}"
             )
-        widened = replace(request, query=vector, limit=request.limit + 1)
+        # The point is left out before paging, so ``offset`` counts only the other points.
+        widened = replace(request, query=vector, offset=0, limit=request.offset + request.limit + 1)
         hits = [hit for hit in await self.search(widened) if hit.id != point_id]
-        return hits[: request.limit]
+        return hits[request.offset : request.offset + request.limit]
 
     def close(self) -> None:
         for replica_set in self.shards.values():

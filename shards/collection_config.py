@@ -34,9 +34,11 @@ from shards.vector_config import (
     apply_vectors_diff,
     check_vector_names,
     dense_vectors,
+    in_print_order,
     is_named,
     join_path,
     ordered,
+    quantization_in_print_order,
     read_hnsw_diff,
     read_quantization,
     read_sparse_params,
@@ -44,6 +46,8 @@ from shards.vector_config import (
     read_vectors,
     read_vectors_diff,
     sparse_vectors,
+    sparse_vectors_in_print_order,
+    vectors_in_print_order,
 )
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "apply_update",
     "build_config",
     "collection_defaults_from_storage",
+    "config_in_print_order",
     "dense_vectors",
     "indexing_threshold_kb",
     "is_named",
@@ -408,6 +413,33 @@ def _merge_metadata(current: Mapping[str, Any], diff: Mapping[str, Any]) -> dict
         else:
             merged[key] = value
     return merged
+
+
+def config_in_print_order(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every section's fields in the order Qdrant prints them.
+
+    Consensus carries configs as key-sorted JSON, so a config read back from the
+    replicated state has lost that order; the values are untouched.
+    """
+    result = in_print_order(config, _CONFIG_ORDER)
+    if isinstance(result.get("params"), dict):
+        params = in_print_order(result["params"], _PARAMS_ORDER)
+        if isinstance(params.get("vectors"), dict):
+            params["vectors"] = vectors_in_print_order(params["vectors"])
+        if isinstance(params.get("sparse_vectors"), dict):
+            params["sparse_vectors"] = sparse_vectors_in_print_order(params["sparse_vectors"])
+        result["params"] = params
+    for section, order in (
+        ("hnsw_config", HNSW_FIELDS),
+        ("optimizer_config", _OPTIMIZER_FIELDS),
+        ("wal_config", _WAL_FIELDS),
+        ("strict_mode_config", _STRICT_MODE_FIELDS),
+    ):
+        if isinstance(result.get(section), dict):
+            result[section] = in_print_order(result[section], order)
+    if "quantization_config" in result:
+        result["quantization_config"] = quantization_in_print_order(result["quantization_config"])
+    return result
 
 
 def indexing_threshold_kb(config: Mapping[str, Any]) -> int:

@@ -19,6 +19,7 @@ Value semantics follow Qdrant's condition checker:
   tokenizer (default: lowercased word tokens; a text index binds its own, see
   ``PayloadIndexes.bind_text``). ``text`` needs every query token, ``text_any``
   one of them, ``phrase`` the query tokens consecutively in order.
+- ``match.prefix`` / ``substring``: case-sensitive, on strings only.
 - several checks in one field condition are OR-ed, as in Qdrant, except that
   ``values_count``, ``is_empty`` and ``is_null`` (in that order) take over.
 """
@@ -26,6 +27,7 @@ Value semantics follow Qdrant's condition checker:
 from __future__ import annotations
 
 import functools
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -59,6 +61,7 @@ ValuePredicate = Callable[[Any], bool]
 
 _MISSING = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SPACED_OFFSET = re.compile(r"(?<=\d) +([+-]\d\d:?\d\d|Z)$")
 
 
 # --------------------------------------------------------------------------- datetimes
@@ -69,10 +72,18 @@ def parse_datetime_micros(text: str) -> int | None:
     """Microseconds since the Unix epoch of a datetime string, or None if it is not one.
 
     Accepts RFC 3339 (``Z`` or offsets), offsets without a colon, a space instead
-    of ``T``, no seconds, no time at all (midnight) and no zone (UTC).
+    of ``T``, no seconds, no time at all (midnight) and no zone (UTC); and, as Qdrant
+    reads back its own rendering, leading blanks, a lowercase ``z``, `` UTC`` and a
+    space before the offset.
     """
+    text = text.lstrip()
     if len(text) < 10 or text[4] != "-" or text[7] != "-":
         return None
+    if text.endswith(" UTC"):
+        text = text[:-4] + "+00:00"
+    elif text.endswith("z"):
+        text = text[:-1] + "Z"
+    text = _SPACED_OFFSET.sub(r"\1", text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -224,7 +235,23 @@ class MatchPrefix:
         return {"prefix": self.prefix}
 
 
-Match = Union[MatchValue, MatchAny, MatchExcept, MatchText, MatchTextAny, MatchPhrase, MatchPrefix]
+@dataclass(frozen=True)
+class MatchSubstring:
+    """A string value containing ``substring`` (case-sensitive)."""
+
+    substring: str
+
+    def predicate(self) -> ValuePredicate:
+        substring = self.substring
+        return lambda v: type(v) is str and substring in v
+
+    def to_json(self) -> dict:
+        return {"substring": self.substring}
+
+
+Match = Union[
+    MatchValue, MatchAny, MatchExcept, MatchText, MatchTextAny, MatchPhrase, MatchPrefix, MatchSubstring
+]
 TEXT_MATCHES = (MatchText, MatchTextAny, MatchPhrase)
 
 
@@ -515,7 +542,7 @@ class IsEmptyCondition:
 
 @dataclass(frozen=True)
 class IsNullCondition:
-    """Some value at the key is exactly ``null``."""
+    """Some value at the key is ``null`` or an array holding ``null``."""
 
     key: str
 
@@ -616,7 +643,10 @@ class SliceCondition:
 
     def compile(self) -> Checker:
         index, total = self.index, self.total
-        return lambda point_id, payload, has_vector: point_id_hash(point_id) % total == index
+        # point_id is None inside ``nested``, where a slice never holds
+        return lambda point_id, payload, has_vector: (
+            point_id is not None and point_id_hash(point_id) % total == index
+        )
 
     def to_json(self) -> dict:
         return {"slice": {"index": self.index, "total": self.total}}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import threading
 import uuid
 from typing import Sequence
@@ -406,28 +407,44 @@ class DenseVectorIndex:
             return self._graph_deleted >= _VACUUM_MIN and self._graph_deleted > _VACUUM_RATIO * self._graph_elements
 
     def build_index(self) -> None:
-        """Build a fresh HNSW graph over the live vectors and swap it in.
+        """Bring the HNSW graph up to date and swap it in.
 
         Meant for a background optimizer thread: reads, writes and searches continue
-        during the build; only the snapshot and the swap take the lock.
+        during the build; only the snapshot and the swap take the lock. A graph with
+        few deletions is extended (a copy of it gets the tail added); otherwise a
+        fresh graph is built over every live vector.
         """
         if self.multivector or self.distance == dist.MANHATTAN:
             return
         with self._lock:
             if self._building:
                 return
-            offsets = np.flatnonzero(self._present[: self._high]).astype(np.int64)
+            extend = self._graph is not None and self._graph_deleted <= _VACUUM_RATIO * self._graph_elements
+            if extend:
+                offsets = np.asarray(sorted(self._tail), dtype=np.int64)
+                # hnswlib has no cheaper clone than its pickle round-trip (in memory only).
+                base = pickle.loads(pickle.dumps(self._graph))
+                base_indexed = self._indexed.copy()
+                base_elements, base_deleted = self._graph_elements, self._graph_deleted
+            else:
+                offsets = np.flatnonzero(self._present[: self._high]).astype(np.int64)
+                base = None
             if len(offsets) == 0:
-                self._drop_graph()
+                if not extend:
+                    self._drop_graph()
                 return
             data = np.ascontiguousarray(self._score_form(self._vectors[offsets]))
             self._building = True
             self._changed_during_build = set()
-        logger.info("Building HNSW graph over %d vectors (dim=%d, m=%d, ef_construct=%d)",
-                    len(offsets), self.dim, self.m, self.ef_construct)
+        logger.info("%s HNSW graph with %d vectors (dim=%d, m=%d, ef_construct=%d)",
+                    "Extending" if extend else "Building", len(offsets), self.dim, self.m, self.ef_construct)
         try:
-            graph = hnswlib.Index(space=self._space, dim=self.dim)
-            graph.init_index(max_elements=len(offsets), ef_construction=self.ef_construct, M=self.m, random_seed=100)
+            if base is not None:
+                graph = base
+                graph.resize_index(base_elements + len(offsets))
+            else:
+                graph = hnswlib.Index(space=self._space, dim=self.dim)
+                graph.init_index(max_elements=len(offsets), ef_construction=self.ef_construct, M=self.m, random_seed=100)
             graph.add_items(data, offsets, num_threads=self.build_threads)
         except BaseException:
             with self._lock:
@@ -437,16 +454,21 @@ class DenseVectorIndex:
             raise
         del data
         with self._lock:
-            indexed = np.zeros(len(self._present), dtype=bool)
+            if base is not None:
+                indexed = np.zeros(len(self._present), dtype=bool)
+                indexed[: len(base_indexed)] = base_indexed
+                elements, deleted = base_elements + len(offsets), base_deleted
+            else:
+                indexed = np.zeros(len(self._present), dtype=bool)
+                elements, deleted = len(offsets), 0
             indexed[offsets] = True
-            deleted = 0
             for offset in self._changed_during_build:
                 if offset < len(indexed) and indexed[offset]:
                     # Removed or rewritten during the build: the graph holds a stale vector.
                     graph.mark_deleted(offset)
                     indexed[offset] = False
                     deleted += 1
-            self._install_graph(graph, indexed, len(offsets), deleted)
+            self._install_graph(graph, indexed, elements, deleted)
             self._building = False
             self._changed_during_build = set()
         logger.info("HNSW graph ready: %d indexed, %d in tail", self._indexed_count, len(self._tail))
@@ -574,15 +596,30 @@ class DenseVectorIndex:
                 self._ensure_capacity(int(labels.max()) + 1)
             covered = covered.astype(np.int64)
             alive = self._present[covered]
+            alive[alive] = self._graph_rows_match(graph, covered[alive])
             indexed = np.zeros(len(self._present), dtype=bool)
             indexed[covered[alive]] = True
             # Labels deleted before the save are still deleted in the file; only the
-            # offsets that died since then need marking.
+            # offsets that died (or were rewritten) since then need marking.
             for offset in covered[~alive].tolist():
                 graph.mark_deleted(offset)
             self._install_graph(graph, indexed, int(graph.element_count), int(graph.element_count) - int(alive.sum()))
         logger.info("Loaded HNSW graph from %s: %d indexed, %d in tail", directory, self._indexed_count, len(self._tail))
         return True
+
+    def _graph_rows_match(self, graph: hnswlib.Index, offsets: np.ndarray) -> np.ndarray:
+        """Which ``offsets`` hold the same vector in ``graph`` as in storage (lock held).
+
+        A graph slot whose vector differs (the offset was given to another vector after
+        the save) must not count as indexed: the graph would route queries by the old one.
+        """
+        same = np.ones(len(offsets), dtype=bool)
+        for start in range(0, len(offsets), 8192):
+            chunk = offsets[start:start + 8192]
+            stored = self._score_form(self._vectors[chunk])
+            in_graph = np.asarray(graph.get_items(chunk.tolist()), dtype=np.float32)
+            same[start:start + len(chunk)] = np.all(np.abs(in_graph - stored) <= 1e-6, axis=1)
+        return same
 
 
 def _fsync_file(path: str) -> None:

@@ -30,6 +30,7 @@ from shards.conditions import (
     MatchExcept,
     MatchPhrase,
     MatchPrefix,
+    MatchSubstring,
     MatchText,
     MatchTextAny,
     MatchValue,
@@ -63,7 +64,7 @@ def _check_kinds(check: Any) -> frozenset[str]:
         return frozenset({"int" if check.integers else "str"})
     if isinstance(check, MatchExcept):
         return frozenset({"str", "int", "float", "bool", "geo", "other"})
-    if isinstance(check, (*TEXT_MATCHES, MatchPrefix, DatetimeRange)):
+    if isinstance(check, (*TEXT_MATCHES, MatchPrefix, MatchSubstring, DatetimeRange)):
         return frozenset({"str"})
     if isinstance(check, Range):
         return frozenset({"int", "float"})
@@ -191,6 +192,9 @@ class KeywordIndex(_MapIndex):
         if isinstance(check, MatchPrefix):
             prefix = check.prefix
             return self.lookup(k for k in self._postings if k.startswith(prefix))
+        if isinstance(check, MatchSubstring):
+            substring = check.substring
+            return self.lookup(k for k in self._postings if substring in k)
         return None
 
 
@@ -345,6 +349,9 @@ class IntegerIndex(_SortedIndex):
     def distinct_values(self) -> int:
         return self._map.distinct_values()
 
+    def to_order_value(self, key: Any) -> int:
+        return int(key)  # Qdrant shows an integer field's order_value as an integer
+
 
 class FloatIndex(_SortedIndex):
     """Numbers (integers included) as floats: ranges and ordering."""
@@ -464,10 +471,8 @@ class TextIndex(_MapIndex):
         tokens = self._query_tokens(check)
         if tokens is None:
             return None
-        if isinstance(check, MatchTextAny):
-            return self.lookup(tokens)
-        if not tokens:
-            return self.indexed_offsets()
+        if isinstance(check, MatchTextAny) or not tokens:
+            return self.lookup(tokens)  # no tokens: nothing matches
         postings = [self._postings.get(token) for token in tokens]
         if any(not p for p in postings):
             return EMPTY

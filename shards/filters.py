@@ -39,6 +39,7 @@ from shards.conditions import (
     MatchExcept,
     MatchPhrase,
     MatchPrefix,
+    MatchSubstring,
     MatchText,
     MatchTextAny,
     MatchValue,
@@ -69,6 +70,7 @@ __all__ = [
     "MatchExcept",
     "MatchPhrase",
     "MatchPrefix",
+    "MatchSubstring",
     "MatchText",
     "MatchTextAny",
     "MatchValue",
@@ -88,6 +90,10 @@ _INT64_MAX = 2**63 - 1
 
 def _always(point_id: PointId, payload: dict, has_vector: HasVector) -> bool:
     return True
+
+
+def _no_vector(name: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -201,11 +207,12 @@ class NestedCondition:
     def compile(self) -> Checker:
         elements_of = compile_getter(self.array_path())
         inner = self.filter.compile()
-        empty: dict = {}
 
         def check(point_id: PointId, payload: dict, has_vector: HasVector) -> bool:
+            # As in Qdrant: only object elements are tested, and an element has no id and
+            # no vectors, so has_id, has_vector and slice never hold inside ``nested``.
             for element in elements_of(payload):
-                if inner(point_id, element if type(element) is dict else empty, has_vector):
+                if type(element) is dict and inner(None, element, _no_vector):  # type: ignore[arg-type]
                     return True
             return False
 
@@ -418,7 +425,7 @@ def _parse_match(raw: Any, where: str) -> Match:
     if not isinstance(raw, dict) or len(raw) != 1:
         raise BadInput(
             f"{where} must be an object with exactly one of value, any, except, text, "
-            "text_any, phrase, prefix"
+            "text_any, phrase, prefix, substring"
         )
     (kind, value), = raw.items()
     if kind == "value":
@@ -432,7 +439,7 @@ def _parse_match(raw: Any, where: str) -> Match:
         values, integers = _parse_any_variants(value, f"{where}.{kind}")
         cls = MatchAny if kind == "any" else MatchExcept
         return cls(values=values, integers=integers)
-    if kind in ("text", "text_any", "phrase", "prefix"):
+    if kind in ("text", "text_any", "phrase", "prefix", "substring"):
         if not isinstance(value, str):
             raise BadInput(f"{where}.{kind} must be a string, got {_describe(value)}")
         if kind == "text":
@@ -441,6 +448,8 @@ def _parse_match(raw: Any, where: str) -> Match:
             return MatchTextAny(text_any=value)
         if kind == "phrase":
             return MatchPhrase(phrase=value)
+        if kind == "substring":
+            return MatchSubstring(substring=value)
         return MatchPrefix(prefix=value)
     raise BadInput(f"{where}: unknown match kind {kind!r}")
 

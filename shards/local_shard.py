@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 _POINT_PREFIX = b"p:"
 _LAST_OP_KEY = b"m:last_op"
+# One past the largest offset ever handed out. Offsets are never reused, even after a
+# restart: a saved HNSW graph may still hold a deleted point's vector at its offset.
+_NEXT_OFFSET_KEY = b"m:next_offset"
 
 
 class LocalShard:
@@ -124,6 +127,9 @@ class LocalShard:
             count += 1
         for name, (offsets, vectors) in pending.items():
             self._put_dense(name, offsets, vectors)
+        raw = self._db.get(_NEXT_OFFSET_KEY)
+        if raw:
+            self._next_offset = max(self._next_offset, int(raw.decode()))
         for name, index in self._dense.items():
             index_dir = self._index_dir(name)
             if os.path.isdir(index_dir) and not index.load(index_dir):
@@ -153,6 +159,7 @@ class LocalShard:
                     batch.put(key, encode_point(stored))
             new_last = max(self._last_op, number)
             batch.put(_LAST_OP_KEY, str(new_last).encode())
+            batch.put(_NEXT_OFFSET_KEY, str(self._next_offset).encode())
             self._db.write(batch, self._sync)
             with self._state_lock:
                 pending: dict[str, tuple[list[int], list[np.ndarray]]] = {}
@@ -213,11 +220,15 @@ class LocalShard:
         return changes
 
     def _plan_update_vectors(self, op: UpdateVectors, number: int) -> list[tuple[PointId, StoredPoint | None]]:
-        changes: list[tuple[PointId, StoredPoint | None]] = []
+        # One id named twice gets both updates, in order (one change per point).
+        updates: dict[PointId, dict[str, VectorValue]] = {}
         for pid, new_vectors in op.points:
+            updates.setdefault(pid, {}).update(new_vectors)
+        changes: list[tuple[PointId, StoredPoint | None]] = []
+        for pid, new_vectors in updates.items():
             offset = self._ids.get(pid)
             if offset is None:
-                raise NotFound(f"No point with id {pid} found")
+                raise NotFound(f"Not found: No point with id {pid} found")
             if self._versions[offset] > number:
                 continue
             if op.update_filter is not None and not self._matches(op.update_filter, pid, offset):
@@ -239,7 +250,7 @@ class LocalShard:
                 if pid in self._ids:
                     found.append(pid)
                 elif must_exist:
-                    raise NotFound(f"No point with id {pid} found")
+                    raise NotFound(f"Not found: No point with id {pid} found")
             return found
         with self._state_lock:
             offsets = self._filtered_offsets(selector.filter)

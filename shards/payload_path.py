@@ -213,11 +213,15 @@ def values_are_empty(raw_values: list) -> bool:
 
 
 def values_are_null(raw_values: list) -> bool:
-    """Qdrant's ``is_null``: some value reached is exactly ``null``.
+    """Qdrant's ``is_null``: some value reached is ``null``, or an array holding ``null``.
 
-    ``{"a": [null]}`` is not null at key ``a`` (the value is an array), but is at ``a[]``.
+    ``{"a": [null, 1]}`` is null at key ``a`` (as Qdrant has it since 1.19.1, matching
+    ``{"key": "a", "is_null": true}`` and indexed fields); ``{"a": []}`` is not.
     """
-    return any(value is None for value in raw_values)
+    for value in raw_values:
+        if value is None or (type(value) is list and any(element is None for element in value)):
+            return True
+    return False
 
 
 def is_empty_at(payload: dict, path: str) -> bool:
@@ -226,5 +230,5 @@ def is_empty_at(payload: dict, path: str) -> bool:
 
 
 def is_null_at(payload: dict, path: str) -> bool:
-    """Whether ``is_null`` holds for ``path`` in ``payload``: the value is ``null``."""
+    """Whether ``is_null`` holds for ``path`` in ``payload`` (see :func:`values_are_null`)."""
     return values_are_null(compile_getter(path)(payload))

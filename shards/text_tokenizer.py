@@ -96,9 +96,9 @@ DEFAULT_TOKENIZER = TokenizerConfig()
 
 
 def text_matches_all(config: TokenizerConfig, query_tokens: tuple[str, ...], text: str) -> bool:
-    """Every query token is a token of ``text``."""
+    """Every query token is a token of ``text``; a query without tokens matches nothing (as Qdrant)."""
     if not query_tokens:
-        return True
+        return False
     if config.tokenizer != "prefix" and len(query_tokens) == 1:
         return query_tokens[0] in config.words(text)
     tokens = config.document_tokens(text)
@@ -112,9 +112,10 @@ def text_matches_any(config: TokenizerConfig, query_tokens: tuple[str, ...], tex
 
 
 def text_matches_phrase(config: TokenizerConfig, query_tokens: tuple[str, ...], text: str) -> bool:
-    """The query tokens appear consecutively, in order, among the word tokens of ``text``."""
+    """The query tokens appear consecutively, in order, among the word tokens of ``text``;
+    a phrase without tokens matches nothing."""
     if not query_tokens:
-        return True
+        return False
     words = config.words(text)
     width = len(query_tokens)
     first = query_tokens[0]

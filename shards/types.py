@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -29,13 +30,16 @@ def parse_point_id(raw: Any) -> PointId:
             raise BadInput(f"Point id {raw} is out of range: expected an unsigned 64-bit integer")
         return raw
     if isinstance(raw, str):
-        try:
+        if _UUID_FORMS.match(raw):
             return str(uuid.UUID(raw))
-        except ValueError:
-            raise BadInput(
-                f"Unable to parse UUID: {raw}. Point id must be an unsigned integer or a UUID"
-            ) from None
+        raise BadInput(f"Unable to parse UUID: {raw}. Point id must be an unsigned integer or a UUID")
     raise BadInput(f"Unable to parse point id: {raw!r}")
+
+
+_HYPHENATED = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# The forms Qdrant (Rust's uuid crate) reads: simple, hyphenated, braced and URN. Python's
+# uuid.UUID alone would also take stray hyphens, "uuid:" prefixes and lone braces.
+_UUID_FORMS = re.compile(rf"(?:[0-9a-fA-F]{{32}}|{_HYPHENATED}|\{{{_HYPHENATED}\}}|urn:uuid:{_HYPHENATED})\Z")
 
 
 def point_id_key(point_id: PointId) -> bytes:

@@ -530,6 +530,60 @@ def apply_sparse_diff(
     return result
 
 
+# --- print order -------------------------------------------------------------------
+
+
+def in_print_order(
+    values: Mapping[str, Any], order: Mapping[str, Any] | tuple[str, ...]
+) -> dict[str, Any]:
+    """Like :func:`ordered`, but keys outside ``order`` are kept (at the end), not dropped."""
+    first = ordered(values, order)
+    return {**first, **{key: value for key, value in values.items() if key not in first}}
+
+
+def quantization_in_print_order(quantization: Any) -> Any:
+    """A quantization config with its method's fields in Qdrant's order."""
+    if not isinstance(quantization, dict):
+        return quantization
+    return {
+        method: in_print_order(params, _QUANTIZATION_METHODS.get(method, ()))
+        if isinstance(params, dict)
+        else params
+        for method, params in quantization.items()
+    }
+
+
+def _vector_params_in_print_order(params: Mapping[str, Any]) -> dict[str, Any]:
+    result = in_print_order(params, _VECTOR_FIELDS)
+    if isinstance(result.get("hnsw_config"), dict):
+        result["hnsw_config"] = in_print_order(result["hnsw_config"], HNSW_FIELDS)
+    if "quantization_config" in result:
+        result["quantization_config"] = quantization_in_print_order(result["quantization_config"])
+    return result
+
+
+def vectors_in_print_order(vectors: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``vectors`` section as ``GET /collections/{name}`` prints it.
+
+    Stored configs pass through consensus as key-sorted JSON; this restores the
+    field order of Qdrant's structs (names of a map stay sorted, as in Qdrant).
+    """
+    if is_single_vector(vectors):
+        return _vector_params_in_print_order(vectors)
+    return {name: _vector_params_in_print_order(params) for name, params in vectors.items()}
+
+
+def sparse_vectors_in_print_order(sparse: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``sparse_vectors`` section as ``GET /collections/{name}`` prints it."""
+    result: dict[str, Any] = {}
+    for name, params in sparse.items():
+        params = in_print_order(params, _SPARSE_FIELDS)
+        if isinstance(params.get("index"), dict):
+            params["index"] = in_print_order(params["index"], _SPARSE_INDEX_FIELDS)
+        result[name] = params
+    return result
+
+
 # --- typed views for the shard ----------------------------------------------------
 
 

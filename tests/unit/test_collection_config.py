@@ -15,6 +15,7 @@ from shards.collection_config import (
     apply_update,
     build_config,
     collection_defaults_from_storage,
+    config_in_print_order,
     dense_vectors,
     indexing_threshold_kb,
     is_named,
@@ -782,3 +783,34 @@ def test_collection_defaults_errors_name_the_config_path():
         "Invalid configuration: [storage.optimizers.deleted_threshold: value 3.0 invalid, "
         "must be from 0.0 to 1.0]"
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "vectors": {
+                "size": 4,
+                "distance": "Dot",
+                "hnsw_config": {"m": 3, "ef_construct": 8},
+                "quantization_config": {"scalar": {"always_ram": True, "type": "int8", "quantile": 0.9}},
+                "on_disk": True,
+                "multivector_config": {"comparator": "max_sim"},
+            },
+            "sparse_vectors": {"s": {"modifier": "idf", "index": {"on_disk": True, "full_scan_threshold": 3}}},
+            "quantization_config": {"product": {"always_ram": True, "compression": "x4"}},
+            "strict_mode_config": {"max_timeout": 3, "enabled": True},
+            "hnsw_config": {"payload_m": 3, "on_disk": True},
+            "sharding_method": "auto",
+        },
+        {"vectors": {"b": {"size": 2, "distance": "Cosine"}, "a": {"distance": "Dot", "size": 3}}},
+    ],
+)
+def test_print_order_survives_key_sorted_storage(body):
+    # Consensus stores configs as key-sorted JSON; GET must print Qdrant's field order again.
+    config = build_config(body)
+    stored = json.loads(json.dumps(config, sort_keys=True))
+    assert json.dumps(stored) != json.dumps(config)
+    restored = config_in_print_order(stored)
+    assert json.dumps(restored) == json.dumps(config)
+    assert config_in_print_order({"params": {}, "extra": 1}) == {"params": {}, "extra": 1}

@@ -92,7 +92,7 @@ class TestPayloadPath:
         assert is_empty_at(payload, "n") and is_empty_at(payload, "e") and is_empty_at(payload, "nope")
         assert not is_empty_at(payload, "l") and not is_empty_at(payload, "v")
         assert is_null_at(payload, "n")
-        assert not is_null_at(payload, "l")  # the value is an array, not null
+        assert is_null_at(payload, "l")  # an array holding null is null (Qdrant >= 1.19.1)
         assert is_null_at(payload, "l[]")
         assert is_null_at(payload, "o[].k")
         assert not is_null_at(payload, "nope") and not is_null_at(payload, "e")
@@ -292,6 +292,15 @@ class TestMatch:
         assert not matches(phrase, {"t": "the brown quick fox"})
         assert not matches(phrase, {"t": "fox brown"})
 
+    def test_substring(self) -> None:
+        f = must({"key": "k", "match": {"substring": "rli"}})
+        assert matches(f, {"k": "Berlin"}) and matches(f, {"k": ["x", "merlin"]})
+        assert not matches(f, {"k": "BERLIN"}) and not matches(f, {"k": 5})
+
+    def test_queries_without_tokens_match_nothing(self) -> None:
+        for kind in ("text", "phrase", "text_any"):
+            assert not matches(must({"key": "t", "match": {kind: " ,. "}}), {"t": "some text"}), kind
+
     def test_several_checks_in_one_condition_are_ored(self) -> None:
         f = must({"key": "k", "match": {"value": "x"}, "range": {"gt": 10}})
         assert matches(f, {"k": "x"}) and matches(f, {"k": 11})
@@ -325,6 +334,12 @@ class TestRange:
         ],
     )
     def test_datetime_formats(self, text: str) -> None:
+        assert parse_datetime_micros(text) == parse_datetime_micros("2024-03-01T10:00:00Z")
+
+    @pytest.mark.parametrize(
+        "text", ["2024-03-01 10:00:00 UTC", "2024-03-01T10:00:00z", " 2024-03-01T10:00:00Z", "2024-03-01 11:00:00 +01:00"]
+    )
+    def test_datetime_forms_qdrant_renders(self, text: str) -> None:
         assert parse_datetime_micros(text) == parse_datetime_micros("2024-03-01T10:00:00Z")
 
     def test_date_only_is_midnight_utc(self) -> None:
@@ -391,7 +406,7 @@ class TestEmptyNullCount:
         assert not matches(must({"is_null": {"key": "price"}}), self.PAYLOAD)
         assert not matches(must({"is_null": {"key": "parts"}}), self.PAYLOAD)
         assert not matches(must({"is_null": {"key": "something_else"}}), self.PAYLOAD)
-        assert not matches(must({"is_null": {"key": "not_null"}}), self.PAYLOAD)
+        assert matches(must({"is_null": {"key": "not_null"}}), self.PAYLOAD)  # as is_null: true
 
     def test_field_condition_flags(self) -> None:
         assert matches(must({"key": "nope", "is_empty": True}), self.PAYLOAD)
@@ -469,6 +484,15 @@ class TestStructure:
             }
         }
         assert matches(must(likes_vegetables), payload)
+
+    def test_nested_skips_non_objects_and_has_no_id_or_vectors(self) -> None:
+        payload = {"r": [1, None, "x", {"v": True}]}
+        no_v = {"nested": {"key": "r", "filter": {"must": [{"is_empty": {"key": "v"}}]}}}
+        assert not matches(must(no_v), payload)  # 1, None and "x" are not elements to test
+        assert matches(must(no_v), {"r": [1, {"w": 1}]})
+        for inner in ({"has_id": [1]}, {"has_vector": "image"}, {"slice": {"index": 0, "total": 1}}):
+            nested = {"nested": {"key": "r", "filter": {"must": [inner]}}}
+            assert not matches(must(nested), payload, point_id=1, vectors=("image",)), inner
 
     def test_nested_on_non_array_and_deep(self) -> None:
         nested = {"nested": {"key": "a", "filter": {"must": [{"key": "b", "match": {"value": 1}}]}}}

@@ -427,3 +427,11 @@ def test_candidates_are_a_superset_of_matches(
         if found is not None:
             assert expected <= set(found.tolist())
             assert indexes.estimate(query) >= len(expected)
+
+
+def test_catalog_skips_index_entries_a_shard_cannot_build() -> None:
+    """An invalid entry in replicated metadata (from an older version) is skipped, not fatal."""
+    from node.catalog import _usable_indexes
+
+    stored = {"city": "keyword", "a..b": "keyword", "n": {"type": "integer", "range": True}, "x": "nonsense"}
+    assert _usable_indexes("c", stored) == {"city": "keyword", "n": {"type": "integer", "range": True}}

@@ -673,7 +673,7 @@ def test_scroll_order_by():
     order = parsing.parse_scroll({"order_by": {"key": "price", "direction": "desc", "start_from": 10}}).order_by
     assert (order.key, order.direction, order.start_from) == ("price", "desc", 10.0)
     dated = parsing.parse_scroll({"order_by": {"key": "at", "start_from": "1970-01-01T00:00:01Z"}}).order_by
-    assert dated.start_from == 1_000_000.0  # microseconds, like datetime payload values
+    assert dated.start_from == 1.0  # epoch seconds, as PayloadIndexes.order_by takes datetimes
 
 
 @pytest.mark.parametrize(

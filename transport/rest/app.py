@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from consensus.errors import DomainError
+from consensus.errors import DomainError, Unauthorized
 from transport.rest import collection_handlers, point_handlers, service_handlers
 from transport.rest.auth import ApiKeyPolicy
-from transport.rest.envelope import error, status_for
+from transport.rest.envelope import error, plain_error, status_for
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ async def _edge_middleware(request: web.Request, handler: Callable) -> web.Strea
     try:
         request.app["auth"].check(request.method, request.path, request.headers)
         response = await handler(request)
+    except Unauthorized as exc:
+        response = plain_error(exc.message, 401)
     except DomainError as exc:
         response = error(exc.message, started, status_for(exc))
     except web.HTTPException as exc:
@@ -59,8 +61,41 @@ async def _edge_middleware(request: web.Request, handler: Callable) -> web.Strea
     return response
 
 
-def build_app(ctx: RestContext, api_key: str | None, read_only_api_key: str | None, max_body_mb: int = 32) -> web.Application:
-    app = web.Application(middlewares=[_edge_middleware], client_max_size=max_body_mb * 1024 * 1024)
+_CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+
+@web.middleware
+async def _cors_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Qdrant's ``service.enable_cors``: browsers on any origin may call the API.
+
+    Preflights are answered here, before the key check, as Qdrant's CORS layer
+    sits outside its auth layer (a preflight never carries the key).
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return await handler(request)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response: web.StreamResponse = web.Response(status=200)
+        response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
+        requested_headers = request.headers.get("Access-Control-Request-Headers")
+        if requested_headers:
+            response.headers["Access-Control-Allow-Headers"] = requested_headers
+    else:
+        response = await handler(request)
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers.add("Vary", "Origin")
+    return response
+
+
+def build_app(
+    ctx: RestContext,
+    api_key: str | None,
+    read_only_api_key: str | None,
+    max_body_mb: int = 32,
+    enable_cors: bool = True,
+) -> web.Application:
+    middlewares = [_cors_middleware, _edge_middleware] if enable_cors else [_edge_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=max_body_mb * 1024 * 1024)
     app["ctx"] = ctx
     app["auth"] = ApiKeyPolicy(api_key, read_only_api_key)
     service_handlers.add_routes(app)

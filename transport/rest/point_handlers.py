@@ -10,7 +10,7 @@ from consensus.errors import BadInput, NotFound
 from shards.collection import Collection
 from shards.collection_config import dense_vectors, sparse_vectors
 from shards.operations import ScrollRequest, UpdateResult
-from shards.types import Record, ScoredPoint, parse_point_id
+from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
 from transport.rest import point_parsing as parsing
 from transport.rest.envelope import ok, read_json, started_at
 from transport.rest.rendering import render_record, render_scored_point, render_update
@@ -57,7 +57,7 @@ async def update_vectors(request: web.Request) -> web.Response:
 
 
 async def delete_vectors(request: web.Request) -> web.Response:
-    return await _write(request, _with_schema(parsing.parse_delete_vectors))
+    return await _write(request, parsing.parse_delete_vectors)  # checks the names against the schema
 
 
 async def set_payload(request: web.Request) -> web.Response:
@@ -101,12 +101,13 @@ async def retrieve(request: web.Request) -> web.Response:
 async def get_point(request: web.Request) -> web.Response:
     collection = _collection(request)
     raw = request.match_info["id"]
-    point_id = parse_point_id(int(raw) if raw.isdigit() else raw)
-    from shards.types import PayloadSelector, VectorSelector
-
+    try:
+        point_id = parse_point_id(int(raw) if raw.isascii() and raw.isdigit() else raw)
+    except BadInput:
+        raise BadInput(f'Wrong input: Can not recognize "{raw}" as point id') from None
     records = await collection.retrieve([point_id], PayloadSelector(), VectorSelector(enabled=True))
     if not records:
-        raise NotFound(f"No point with id {raw} found")
+        raise NotFound(f"Not found: Point with id {point_id} does not exists!")
     return ok(render_record(records[0], collection.config), started_at(request))
 
 

@@ -160,8 +160,8 @@ def parse_scroll(body: Any) -> ScrollRequest:
 def _parse_order_by(raw: Any) -> Optional[OrderBy]:
     """A payload key, or ``{key, direction, start_from}``.
 
-    A datetime ``start_from`` becomes microseconds since the Unix epoch, the
-    unit ``shards.conditions`` uses for datetime payloads.
+    A datetime ``start_from`` becomes seconds since the Unix epoch, the unit
+    ``PayloadIndexes.order_by`` takes for datetime fields.
     """
     if raw is None:
         return None
@@ -188,7 +188,7 @@ def _parse_order_by(raw: Any) -> Optional[OrderBy]:
     elif isinstance(start_raw, (int, float)):
         start_from = float(start_raw)
     elif isinstance(start_raw, str) and (micros := parse_datetime_micros(start_raw)) is not None:
-        start_from = float(micros)
+        start_from = micros / 1_000_000
     else:
         raise type_error(start_raw, "a number or an RFC 3339 datetime", "order_by.start_from")
     return OrderBy(key=key, direction=direction, start_from=start_from)
