@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, Iterable
 
 from consensus.errors import BadInput, NotFound
-from shards.collection_config import dense_vectors
+from shards.collection_config import dense_vectors, sparse_vectors
 from shards.hash_ring import HashRing
 from shards.operations import (
     CountRequest,
@@ -44,6 +44,17 @@ class Collection:
         self.config = config
         self.shards = shards
         self._ring = HashRing(sorted(shards))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._config
+
+    @config.setter
+    def config(self, config: dict[str, Any]) -> None:
+        self._config = config
+        # Parsed once per config change: every request needs the vector parameters.
+        self.dense_params = dense_vectors(config)
+        self.sparse_params = sparse_vectors(config)
 
     # ------------------------------------------------------------------ routing
 
@@ -120,10 +131,13 @@ class Collection:
     def higher_is_better(self, vector_name: str, query: Any) -> bool:
         if isinstance(query, SparseVector):
             return True
-        params = dense_vectors(self.config).get(vector_name)
+        params = self.dense_params.get(vector_name)
         return params is None or params.distance not in ("Euclid", "Manhattan")
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
+        if len(self.shards) == 1:
+            (only,) = self.shards.values()
+            return (await only.search(request))[request.offset : request.offset + request.limit]
         answers = await asyncio.gather(*(rs.search(request) for rs in self.shards.values()))
         merged = [hit for answer in answers for hit in answer]
         if self.higher_is_better(request.vector_name, request.query):

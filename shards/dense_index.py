@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 import uuid
 from typing import Sequence
 
@@ -45,6 +46,10 @@ _GROWTH = 1.5
 _VACUUM_RATIO = 0.2
 # ... and at least this many graph entries are deleted (Qdrant's vacuum_min_vector_number).
 _VACUUM_MIN = 1000
+# Once a graph exists, a tail smaller than the indexing threshold is still added to
+# it after this long without writes: extending a graph is incremental, and searches
+# then walk the graph instead of scanning the tail.
+IDLE_EXTEND_SECONDS = 1.0
 
 _EMPTY_OFFSETS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float32)
@@ -105,6 +110,7 @@ class DenseVectorIndex:
         self._graph: hnswlib.Index | None = None
         self._graph_elements = 0
         self._graph_deleted = 0
+        self._last_write = 0.0
         self._indexed_count = 0
         self._building = False
         self._changed_during_build: set[int] = set()
@@ -144,6 +150,7 @@ class DenseVectorIndex:
             offset_list = offs.tolist()
             self._tail.update(offset_list)
             self._tail_cache = None
+            self._last_write = time.monotonic()
             if self._building:
                 self._changed_during_build.update(offset_list)
 
@@ -268,6 +275,10 @@ class DenseVectorIndex:
         q = dist.prepare(self.distance, np.asarray(query, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.dim:
             raise BadInput(f"Query vector has dimension {q.shape[0]}, expected {self.dim}")
+        if allowed is None and not exact:
+            fast = self._graph_only_search(q, k, ef)
+            if fast is not None:
+                return fast
         with self._lock:
             candidates = None if allowed is None else self._live_candidates(allowed)
             if candidates is not None and len(candidates) == 0:
@@ -293,6 +304,29 @@ class DenseVectorIndex:
             scores = scores[offsets]
         picked = dist.top_k(scores, k, self._higher_better, offsets)
         return offsets[picked], scores[picked]
+
+    def _graph_only_search(self, q: np.ndarray, k: int, ef: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The common case, kept lean: every live vector is in the graph, no filter.
+
+        hnswlib's own distances become scores directly (``1 - d`` for inner product,
+        ``sqrt(d)`` for squared L2), skipping the exact rescoring of the general path.
+        None when the case does not apply.
+        """
+        with self._lock:
+            graph = self._graph
+            if graph is None or self._tail or k > self._indexed_count:
+                return None
+            graph.set_ef(max(ef or self.ef_construct, k))
+            try:
+                labels, distances = graph.knn_query(q, k=k, num_threads=1)
+            except RuntimeError:
+                return None
+        offsets = labels[0].astype(np.int64)
+        if self._space == "l2":
+            scores = np.sqrt(np.maximum(distances[0], 0.0))
+        else:
+            scores = 1.0 - distances[0]
+        return offsets, scores.astype(np.float32)
 
     def score_offsets(self, query: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Exact scores of ``query`` against the given live offsets (e.g. for rescoring)."""
@@ -403,6 +437,8 @@ class DenseVectorIndex:
             if self._graph is None:
                 return self._live > 0 and self._live * self._row_bytes >= threshold_bytes
             if len(self._tail) * self._row_bytes >= threshold_bytes:
+                return True
+            if self._tail and time.monotonic() - self._last_write >= IDLE_EXTEND_SECONDS:
                 return True
             return self._graph_deleted >= _VACUUM_MIN and self._graph_deleted > _VACUUM_RATIO * self._graph_elements
 

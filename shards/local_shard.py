@@ -471,7 +471,7 @@ class LocalShard:
         out: list[ScoredPoint] = []
         threshold = request.score_threshold
         for offset, score in zip(offsets.tolist(), scores.tolist()):
-            if not passes_threshold(distance, score, threshold):
+            if threshold is not None and not passes_threshold(distance, score, threshold):
                 continue
             point_id = self._offset_ids.get(offset)
             payload = self._payloads.get(offset)

@@ -35,6 +35,13 @@ def _endpoint(request: web.Request) -> str:
 
 @web.middleware
 async def _edge_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """The single middleware (each extra one costs every request): CORS, auth, errors, metrics."""
+    if request.app["cors"] and "Origin" in request.headers:
+        return await _with_cors(request, handler)
+    return await _serve(request, handler)
+
+
+async def _serve(request: web.Request, handler: Callable) -> web.StreamResponse:
     started = time.perf_counter()
     request["started"] = started
     ctx: RestContext = request.app["ctx"]
@@ -64,16 +71,13 @@ async def _edge_middleware(request: web.Request, handler: Callable) -> web.Strea
 _CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
-@web.middleware
-async def _cors_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def _with_cors(request: web.Request, handler: Callable) -> web.StreamResponse:
     """Qdrant's ``service.enable_cors``: browsers on any origin may call the API.
 
     Preflights are answered here, before the key check, as Qdrant's CORS layer
     sits outside its auth layer (a preflight never carries the key).
     """
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return await handler(request)
+    origin = request.headers["Origin"]
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         response: web.StreamResponse = web.Response(status=200)
         response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
@@ -81,7 +85,7 @@ async def _cors_middleware(request: web.Request, handler: Callable) -> web.Strea
         if requested_headers:
             response.headers["Access-Control-Allow-Headers"] = requested_headers
     else:
-        response = await handler(request)
+        response = await _serve(request, handler)
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers.add("Vary", "Origin")
     return response
@@ -94,8 +98,8 @@ def build_app(
     max_body_mb: int = 32,
     enable_cors: bool = True,
 ) -> web.Application:
-    middlewares = [_cors_middleware, _edge_middleware] if enable_cors else [_edge_middleware]
-    app = web.Application(middlewares=middlewares, client_max_size=max_body_mb * 1024 * 1024)
+    app = web.Application(middlewares=[_edge_middleware], client_max_size=max_body_mb * 1024 * 1024)
+    app["cors"] = enable_cors
     app["ctx"] = ctx
     app["auth"] = ApiKeyPolicy(api_key, read_only_api_key)
     service_handlers.add_routes(app)

@@ -21,7 +21,7 @@ def _collection(request: web.Request) -> Collection:
 
 
 def _schema(collection: Collection) -> parsing.VectorSchema:
-    return parsing.VectorSchema(dense=dense_vectors(collection.config), sparse=sparse_vectors(collection.config))
+    return parsing.VectorSchema(dense=collection.dense_params, sparse=collection.sparse_params)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
