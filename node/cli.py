@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # A node holds millions of long-lived objects (payloads, id maps); with the
     # default thresholds the collector re-walks them every few hundred requests.
     gc.set_threshold(50_000, 20, 100)
+    # Threads that come back from C code (hnswlib, RocksDB) wait for the GIL up to
+    # the switch interval; the default 5 ms would dominate a sub-millisecond search.
+    sys.setswitchinterval(0.0002)
     if args.reinit:
         logging.getLogger(__name__).warning("--reinit: removing consensus state in %s", settings.storage.storage_path)
         shutil.rmtree(f"{settings.storage.storage_path}/raft_state", ignore_errors=True)

@@ -312,21 +312,40 @@ class DenseVectorIndex:
         ``sqrt(d)`` for squared L2), skipping the exact rescoring of the general path.
         None when the case does not apply.
         """
+        found = self.graph_search_batch(q.reshape(1, -1), k, ef)
+        return None if found is None else found[0]
+
+    def prepare_query(self, query: np.ndarray) -> np.ndarray:
+        """A dense query in the form the graph compares (normalized for Cosine)."""
+        q = dist.prepare(self.distance, np.asarray(query, dtype=np.float32).reshape(-1))
+        if q.shape[0] != self.dim:
+            raise BadInput(f"Query vector has dimension {q.shape[0]}, expected {self.dim}")
+        return q
+
+    def graph_search_batch(
+        self, queries: np.ndarray, k: int, ef: int | None
+    ) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Unfiltered graph search of several prepared queries in one hnswlib call.
+
+        Only when every live vector is in the graph; None otherwise (or when the graph
+        cannot produce ``k`` results), and the caller takes the general path.
+        """
         with self._lock:
             graph = self._graph
-            if graph is None or self._tail or k > self._indexed_count:
+            if graph is None or self._tail or k > self._indexed_count or self.multivector:
                 return None
             graph.set_ef(max(ef or self.ef_construct, k))
             try:
-                labels, distances = graph.knn_query(q, k=k, num_threads=1)
+                labels, distances = graph.knn_query(queries, k=k, num_threads=1)
             except RuntimeError:
                 return None
-        offsets = labels[0].astype(np.int64)
+        offsets = labels.astype(np.int64)
         if self._space == "l2":
-            scores = np.sqrt(np.maximum(distances[0], 0.0))
+            scores = np.sqrt(np.maximum(distances, 0.0))
         else:
-            scores = 1.0 - distances[0]
-        return offsets, scores.astype(np.float32)
+            scores = 1.0 - distances
+        scores = scores.astype(np.float32)
+        return [(offsets[i], scores[i]) for i in range(len(offsets))]
 
     def score_offsets(self, query: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Exact scores of ``query`` against the given live offsets (e.g. for rescoring)."""

@@ -53,8 +53,8 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalize along the last axis as float32; zero rows stay zero."""
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim == 1:  # a single query: avoid np.linalg.norm's per-call overhead
-        norm = float(np.sqrt(np.dot(arr, arr)))
-        return arr / np.float32(norm) if norm > 0 else arr
+        norm = float(np.dot(arr, arr)) ** 0.5
+        return arr * np.float32(1.0 / norm) if norm > 0 else arr
     norms = np.linalg.norm(arr, axis=-1, keepdims=True)
     # Dividing by 1 leaves zero vectors zero instead of turning them into NaN.
     norms[norms == 0] = 1.0

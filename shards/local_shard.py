@@ -448,26 +448,37 @@ class LocalShard:
 
     def search(self, request: SearchRequest) -> list[ScoredPoint]:
         """Top ``offset + limit`` hits of this shard, best first."""
-        k = request.offset + request.limit
         allowed = None
         if request.filter is not None:
             with self._state_lock:
                 allowed = self._filtered_offsets(request.filter)
             if allowed.shape[0] == 0:
                 return []
+        offsets, scores, distance = self.vector_hits(request, allowed)
+        return self.scored_points(request, offsets, scores, distance)
+
+    def vector_hits(
+        self, request: SearchRequest, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        """Offsets and scores of the best ``offset + limit`` vectors, and the distance used."""
+        k = request.offset + request.limit
         name = request.vector_name
         if isinstance(request.query, SparseVector):
-            index: Any = self._sparse.get(name)
-            if index is None:
+            sparse: SparseVectorIndex | None = self._sparse.get(name)
+            if sparse is None:
                 raise BadInput(f"Wrong input: Not existing vector name error: {name}")
-            offsets, scores = index.search(request.query, k, allowed)
-            distance = "Dot"
-        else:
-            index = self._dense.get(name)
-            if index is None:
-                raise BadInput(f"Wrong input: Not existing vector name error: {name or 'default'}")
-            offsets, scores = index.search(request.query, k, allowed, ef=request.hnsw_ef, exact=request.exact)
-            distance = index.distance
+            offsets, scores = sparse.search(request.query, k, allowed)
+            return offsets, scores, "Dot"
+        index = self._dense.get(name)
+        if index is None:
+            raise BadInput(f"Wrong input: Not existing vector name error: {name or 'default'}")
+        offsets, scores = index.search(request.query, k, allowed, ef=request.hnsw_ef, exact=request.exact)
+        return offsets, scores, index.distance
+
+    def scored_points(
+        self, request: SearchRequest, offsets: np.ndarray, scores: np.ndarray, distance: str
+    ) -> list[ScoredPoint]:
+        """Turn index hits into search results (threshold, payload and vector selection)."""
         out: list[ScoredPoint] = []
         threshold = request.score_threshold
         for offset, score in zip(offsets.tolist(), scores.tolist()):
@@ -488,6 +499,12 @@ class LocalShard:
                 )
             )
         return out
+
+    def dense_index(self, name: str) -> DenseVectorIndex:
+        index = self._dense.get(name)
+        if index is None:
+            raise BadInput(f"Wrong input: Not existing vector name error: {name or 'default'}")
+        return index
 
     def is_quick_search(self, request: SearchRequest) -> bool:
         """True for an unfiltered approximate search answered by an HNSW graph."""

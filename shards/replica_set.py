@@ -13,10 +13,13 @@ from typing import Callable, Iterable
 
 from consensus.errors import ServiceUnavailable
 from shards.local_shard import LocalShard
+from shards.search_worker import GraphQuery, SearchWorker
 from shards.operations import CountRequest, ScrollRequest, SearchRequest, UpdateOperation
 from shards.types import PayloadSelector, PointId, Record, ScoredPoint, VectorSelector
 
 logger = logging.getLogger(__name__)
+
+_SEARCH_WORKER = SearchWorker()
 
 
 class ReplicaSet:
@@ -54,9 +57,18 @@ class ReplicaSet:
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
         replica = self._replica()
         if replica.is_quick_search(request):
-            # A graph lookup takes well under a millisecond: a thread hand-off would
-            # cost more than it saves, so it runs on the event loop.
-            return replica.search(request)
+            # Only the graph walk goes to the worker (batched with concurrent ones);
+            # results are assembled here.
+            index = replica.dense_index(request.vector_name)
+            job = GraphQuery(
+                index,
+                index.prepare_query(request.query),
+                request.offset + request.limit,
+                request.hnsw_ef,
+                lambda: replica.vector_hits(request)[:2],
+            )
+            offsets, scores = await _SEARCH_WORKER.run(job)
+            return replica.scored_points(request, offsets, scores, index.distance)
         return await asyncio.to_thread(replica.search, request)
 
     def close(self) -> None:

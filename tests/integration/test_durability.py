@@ -61,7 +61,9 @@ def settled_index(client: QdrantClient, name: str, at_least: int = 1, expected: 
         count = info.indexed_vectors_count or 0
         if info.status != models.CollectionStatus.GREEN or count < at_least:
             return None
-        if expected is not None and count != expected:
+        # The graphs come back at least as complete as before the kill (vectors written
+        # after the last build may be indexed later, once writes pause).
+        if expected is not None and count < expected:
             return None
         return count
 
@@ -193,7 +195,7 @@ def test_acknowledged_writes_indexes_and_metadata_survive_kill_9(node, collectio
     assert config_after["config"] == config_before["config"]
     assert config_after["payload_schema"] == config_before["payload_schema"]
     assert config_after["points_count"] == len(model)
-    assert settled_index(client, name, expected=indexed_before) == indexed_before
+    assert settled_index(client, name, expected=indexed_before) >= indexed_before
     assert_matches_model(all_points(client, name))
     assert_same_search(searches_before, search_snapshot(client, name, queries))
     # The payload indexes answer filters again.

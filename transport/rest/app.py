@@ -102,7 +102,8 @@ def build_app(
     app["cors"] = enable_cors
     app["ctx"] = ctx
     app["auth"] = ApiKeyPolicy(api_key, read_only_api_key)
-    service_handlers.add_routes(app)
-    collection_handlers.add_routes(app)
+    # aiohttp tries routes in the order they were added: the hot ones go first.
     point_handlers.add_routes(app)
+    collection_handlers.add_routes(app)
+    service_handlers.add_routes(app)
     return app

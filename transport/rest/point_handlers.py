@@ -162,6 +162,7 @@ async def _scroll_as_hits(collection: Collection, request) -> list[ScoredPoint]:
 
 def add_routes(app: web.Application) -> None:
     base = "/collections/{name}/points"
+    app.router.add_post(base + "/query", query)
     app.router.add_put(base, upsert)
     app.router.add_post(base, retrieve)
     app.router.add_get(base + "/{id}", get_point)
@@ -175,4 +176,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(base + "/batch", update_batch)
     app.router.add_post(base + "/scroll", scroll)
     app.router.add_post(base + "/count", count)
-    app.router.add_post(base + "/query", query)
