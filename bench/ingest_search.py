@@ -197,7 +197,7 @@ def main() -> None:
             urllib.request.urlopen(request).read()
             ingest_seconds = asyncio.run(upload(node.url, data, args.batch, args.uploaders))
             index_seconds, indexed = asyncio.run(wait_indexed(node.url, 1800))
-            asyncio.run(search(node.url, queries[:200], args.ef, args.k, args.concurrency))  # warm-up
+            _run(search(node.url, queries[:200], args.ef, args.k, 8))  # warm-up
             rest_qps_by_clients = {}
             for clients in [int(c) for c in args.concurrency.split(",")]:
                 rest_qps, rest_found = _run(search(node.url, queries, args.ef, args.k, clients))

@@ -71,6 +71,7 @@ class NodeMetrics:
             ["method", "endpoint", "status"],
             registry=self.registry,
         )
+        self._rest_children: dict[tuple[str, str, int], tuple] = {}
         self.rest_duration = Histogram(
             "rest_responses_duration_seconds",
             "REST response duration",
@@ -80,11 +81,21 @@ class NodeMetrics:
         )
 
     def observe_rest(self, method: str, endpoint: str, status: int, seconds: float) -> None:
-        labels = (method, endpoint, str(status))
-        self.rest_responses.labels(*labels).inc()
-        if status >= 400:
-            self.rest_failures.labels(*labels).inc()
-        self.rest_duration.labels(*labels).observe(seconds)
+        key = (method, endpoint, status)
+        children = self._rest_children.get(key)
+        if children is None:
+            # prometheus-client's labels() lookup costs more than the update itself: keep the children.
+            labels = (method, endpoint, str(status))
+            children = (
+                self.rest_responses.labels(*labels),
+                self.rest_failures.labels(*labels) if status >= 400 else None,
+                self.rest_duration.labels(*labels),
+            )
+            self._rest_children[key] = children
+        children[0].inc()
+        if children[1] is not None:
+            children[1].inc()
+        children[2].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -42,18 +42,21 @@ _Job = tuple[Callable[[], Any], asyncio.Future, asyncio.AbstractEventLoop]
 class SearchWorker:
     """Runs callables on one daemon thread and delivers their results to asyncio futures."""
 
-    def __init__(self, max_batch: int = 64) -> None:
+    def __init__(self, max_batch: int = 8, threads: int = 2) -> None:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._max_batch = max_batch
-        self._thread: threading.Thread | None = None
+        self._thread_count = threads
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
     def _ensure_started(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="search-worker", daemon=True)
-                    self._thread.start()
+                if not self._threads:
+                    for number in range(self._thread_count):
+                        thread = threading.Thread(target=self._run, name=f"search-worker-{number}", daemon=True)
+                        thread.start()
+                        self._threads.append(thread)
 
     async def run(self, work: Callable[[], Any]) -> Any:
         """Run ``work()`` on the worker thread and return its result (or raise its error)."""
@@ -64,10 +67,11 @@ class SearchWorker:
         return await future
 
     def stop(self) -> None:
-        if self._thread is not None:
+        for _ in self._threads:
             self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads = []
 
     def _run(self) -> None:
         while True:
