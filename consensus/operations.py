@@ -2,8 +2,9 @@
 
 Every operation is a frozen dataclass holding only JSON-friendly values.
 Construction validates the shape of the operation (types, non-empty names,
-shard placement consistent with ``params.shard_number``); checks that depend
-on the current cluster state live in :mod:`consensus.state`.
+shard placement consistent with ``params.shard_number`` and
+``params.sharding_method``); checks that depend on the current cluster state
+live in :mod:`consensus.state`.
 
 The encoding is explicit and versioned, never pickle::
 
@@ -13,7 +14,13 @@ The encoding is explicit and versioned, never pickle::
 ``encode`` produces canonical JSON (sorted keys, no whitespace) so the same
 operation always yields the same bytes. ``decode`` rejects unknown versions,
 unknown types, missing or extra fields and wrong types with ``BadInput``.
-Tuples are encoded as JSON lists and decoded back to tuples.
+Tuples are encoded as JSON lists and decoded back to tuples; maps keyed by
+shard id (``CreateShardKey.shards``) are encoded as objects with decimal
+string keys and decoded back to int keys.
+
+Shard keys (custom sharding) are Qdrant's ``ShardKey``: a string or an
+unsigned integer. ``"12"`` and ``12`` are different keys, so tables keyed by
+shard key use :func:`shard_key_to_str` (the key's canonical JSON text).
 """
 
 from __future__ import annotations
@@ -33,6 +40,13 @@ ENCODING_VERSION = 1
 REPLICA_STATES: frozenset[str] = frozenset(
     {"Active", "Dead", "Partial", "Initializing", "Listener"}
 )
+
+SHARDING_METHODS: frozenset[str] = frozenset({"auto", "custom"})
+
+TRANSFER_METHODS: frozenset[str] = frozenset({"stream_records", "snapshot", "wal_delta"})
+"""Qdrant's ``ShardTransferMethod`` values, minus resharding (not supported)."""
+
+ShardKey = Union[str, int]
 
 
 # --------------------------------------------------------------------------
@@ -78,6 +92,59 @@ def json_copy(value: Any, what: str = "value") -> Any:
     raise BadInput(f"Wrong input: {what} contains a non-JSON value of type {type(value).__name__}")
 
 
+def _require_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadInput(f"Wrong input: {what} must be a boolean")
+    return value
+
+
+def _require_replica_state(value: Any) -> str:
+    if not isinstance(value, str) or value not in REPLICA_STATES:
+        raise BadInput(f"Wrong input: unknown replica state {value!r}")
+    return value
+
+
+def _require_peer_list(peers: Any, shard_id: int) -> tuple[int, ...]:
+    if not isinstance(peers, (list, tuple)) or not peers:
+        raise BadInput(f"Wrong input: shard {shard_id} must have at least one replica")
+    peer_ids = tuple(_require_int(peer, "peer id") for peer in peers)
+    if len(set(peer_ids)) != len(peer_ids):
+        raise BadInput(f"Wrong input: shard {shard_id} lists a peer twice")
+    return peer_ids
+
+
+def require_shard_key(value: Any) -> ShardKey:
+    """Validate a shard key: a string or an integer >= 0 (Qdrant's ``ShardKey``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise BadInput("Wrong input: shard key must be a string or an unsigned integer")
+
+
+def shard_key_to_str(key: ShardKey) -> str:
+    """Canonical text of a shard key, used as a table key: ``'"eu"'`` or ``'12'``.
+
+    It is also how Qdrant displays a shard key in messages (strings quoted).
+    """
+    return json.dumps(require_shard_key(key), ensure_ascii=False)
+
+
+def shard_key_from_str(text: str) -> ShardKey:
+    """Inverse of :func:`shard_key_to_str`."""
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        raise BadInput(f"Wrong input: malformed shard key {text!r}") from None
+    return require_shard_key(value)
+
+
+def sharding_method_of(config: dict[str, Any]) -> str:
+    """``params.sharding_method`` of a collection config (``"auto"`` when absent)."""
+    method = config_params(config).get("sharding_method")
+    return "auto" if method is None else method
+
+
 def _require_json_object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadInput(f"Wrong input: {what} must be a JSON object")
@@ -99,6 +166,9 @@ def _validate_params(config: dict[str, Any]) -> None:
     for key in ("shard_number", "replication_factor"):
         if params.get(key) is not None:
             _require_int(params[key], f"params.{key}", minimum=1)
+    method = params.get("sharding_method")
+    if method is not None and method not in SHARDING_METHODS:
+        raise BadInput(f"Wrong input: unknown sharding method {method!r}")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -120,6 +190,10 @@ class CreateCollection:
     ``shard_placement[i]`` lists the peer ids holding shard ``i``; it is
     computed by the proposer so that applying the operation stays
     deterministic. New replicas start in ``initial_replica_state``.
+
+    With ``params.sharding_method == "custom"`` the placement must be empty:
+    shards are created per shard key by :class:`CreateShardKey`, and
+    ``params.shard_number`` is the default number of shards per key.
     """
 
     TYPE: ClassVar[str] = "create_collection"
@@ -132,18 +206,21 @@ class CreateCollection:
         _require_name(self.name, "collection name")
         config = _require_json_object(self.config, "collection config")
         _validate_params(config)
-        if not isinstance(self.shard_placement, (list, tuple)) or not self.shard_placement:
+        if not isinstance(self.shard_placement, (list, tuple)):
+            raise BadInput("Wrong input: shard placement must be a list")
+        custom = sharding_method_of(config) == "custom"
+        if custom and self.shard_placement:
+            raise BadInput(
+                "Wrong input: shard placement must be empty for custom sharding; "
+                "shards are created per shard key"
+            )
+        if not custom and not self.shard_placement:
             raise BadInput("Wrong input: shard placement must list at least one shard")
-        placement: list[tuple[int, ...]] = []
-        for shard_id, peers in enumerate(self.shard_placement):
-            if not isinstance(peers, (list, tuple)) or not peers:
-                raise BadInput(f"Wrong input: shard {shard_id} must have at least one replica")
-            peer_ids = tuple(_require_int(peer, "peer id") for peer in peers)
-            if len(set(peer_ids)) != len(peer_ids):
-                raise BadInput(f"Wrong input: shard {shard_id} lists a peer twice")
-            placement.append(peer_ids)
+        placement = [
+            _require_peer_list(peers, shard_id) for shard_id, peers in enumerate(self.shard_placement)
+        ]
         shard_number = config_params(config).get("shard_number")
-        if shard_number is not None and shard_number != len(placement):
+        if not custom and shard_number is not None and shard_number != len(placement):
             raise BadInput(
                 f"Wrong input: shard placement has {len(placement)} shards "
                 f"but params.shard_number is {shard_number}"
@@ -284,13 +361,19 @@ class AddPeer:
 
 @dataclass(frozen=True)
 class RemovePeer:
-    """Forget a peer and drop its replicas from every shard."""
+    """Forget a peer.
+
+    Refused while the peer holds replicas, unless ``force``: then its replicas
+    are dropped from every shard and transfers involving it are aborted.
+    """
 
     TYPE: ClassVar[str] = "remove_peer"
     peer_id: int
+    force: bool = False
 
     def __post_init__(self) -> None:
         _require_int(self.peer_id, "peer id")
+        _require_bool(self.force, "force")
 
 
 @dataclass(frozen=True)
@@ -311,6 +394,149 @@ class SetReplicaState:
             raise BadInput(f"Wrong input: unknown replica state {self.state!r}")
 
 
+@dataclass(frozen=True)
+class AddReplica:
+    """Add ``peer_id``'s replica of an existing shard in ``state``."""
+
+    TYPE: ClassVar[str] = "add_replica"
+    collection: str
+    shard_id: int
+    peer_id: int
+    state: str
+
+    def __post_init__(self) -> None:
+        _require_name(self.collection, "collection name")
+        _require_int(self.shard_id, "shard id")
+        _require_int(self.peer_id, "peer id")
+        _require_replica_state(self.state)
+
+
+@dataclass(frozen=True)
+class RemoveReplica:
+    """Drop ``peer_id``'s replica of a shard (Qdrant's ``drop_replica``).
+
+    Refused when it is the shard's last replica or its last Active one;
+    transfers of the shard involving the peer are aborted.
+    """
+
+    TYPE: ClassVar[str] = "remove_replica"
+    collection: str
+    shard_id: int
+    peer_id: int
+
+    def __post_init__(self) -> None:
+        _require_name(self.collection, "collection name")
+        _require_int(self.shard_id, "shard id")
+        _require_int(self.peer_id, "peer id")
+
+
+@dataclass(frozen=True)
+class CreateShardKey:
+    """Create the shards of a new shard key of a custom-sharded collection.
+
+    ``shards`` maps each new shard id to the peers holding it; the proposer
+    picks ids (``ClusterState.next_shard_id``) and placement
+    (:mod:`consensus.placement`) so that applying stays deterministic.
+    """
+
+    TYPE: ClassVar[str] = "create_shard_key"
+    collection: str
+    shard_key: ShardKey
+    shards: dict[int, tuple[int, ...]]
+    initial_state: str = "Active"
+
+    def __post_init__(self) -> None:
+        _require_name(self.collection, "collection name")
+        require_shard_key(self.shard_key)
+        if not isinstance(self.shards, dict) or not self.shards:
+            raise BadInput("Wrong input: a shard key needs at least one shard")
+        shards = {
+            _require_int(shard_id, "shard id"): _require_peer_list(peers, shard_id)
+            for shard_id, peers in sorted(self.shards.items(), key=lambda item: _sort_key(item[0]))
+        }
+        _require_replica_state(self.initial_state)
+        object.__setattr__(self, "shards", shards)
+
+
+def _sort_key(value: Any) -> tuple[str, Any]:
+    # Sorting must not fail on mixed garbage before validation reports it.
+    return (type(value).__name__, value if isinstance(value, (int, str)) else repr(value))
+
+
+@dataclass(frozen=True)
+class DropShardKey:
+    """Drop a shard key and all its shards (and their transfers)."""
+
+    TYPE: ClassVar[str] = "drop_shard_key"
+    collection: str
+    shard_key: ShardKey
+
+    def __post_init__(self) -> None:
+        _require_name(self.collection, "collection name")
+        require_shard_key(self.shard_key)
+
+
+@dataclass(frozen=True)
+class StartTransfer:
+    """Start copying a shard from ``from_peer`` to ``to_peer``.
+
+    ``sync=True`` replicates (the source keeps its replica), ``sync=False``
+    moves (the source replica is dropped when the transfer finishes). The
+    target replica is added (or reset) in state ``Partial``.
+    """
+
+    TYPE: ClassVar[str] = "start_transfer"
+    collection: str
+    shard_id: int
+    from_peer: int
+    to_peer: int
+    sync: bool
+    method: str = "stream_records"
+
+    def __post_init__(self) -> None:
+        _require_transfer_key(self)
+        _require_bool(self.sync, "sync")
+        if self.method not in TRANSFER_METHODS:
+            raise BadInput(f"Wrong input: unknown shard transfer method {self.method!r}")
+
+
+@dataclass(frozen=True)
+class FinishTransfer:
+    """Complete a transfer: target Active; a move also drops the source replica."""
+
+    TYPE: ClassVar[str] = "finish_transfer"
+    collection: str
+    shard_id: int
+    from_peer: int
+    to_peer: int
+
+    def __post_init__(self) -> None:
+        _require_transfer_key(self)
+
+
+@dataclass(frozen=True)
+class AbortTransfer:
+    """Cancel a transfer: the source is untouched, a Partial target is dropped."""
+
+    TYPE: ClassVar[str] = "abort_transfer"
+    collection: str
+    shard_id: int
+    from_peer: int
+    to_peer: int
+
+    def __post_init__(self) -> None:
+        _require_transfer_key(self)
+
+
+def _require_transfer_key(op: Any) -> None:
+    _require_name(op.collection, "collection name")
+    _require_int(op.shard_id, "shard id")
+    _require_int(op.from_peer, "source peer id")
+    _require_int(op.to_peer, "target peer id")
+    if op.from_peer == op.to_peer:
+        raise BadInput("Wrong input: cannot transfer a shard to the peer it comes from")
+
+
 Operation = Union[
     CreateCollection,
     UpdateCollection,
@@ -321,6 +547,13 @@ Operation = Union[
     AddPeer,
     RemovePeer,
     SetReplicaState,
+    AddReplica,
+    RemoveReplica,
+    CreateShardKey,
+    DropShardKey,
+    StartTransfer,
+    FinishTransfer,
+    AbortTransfer,
 ]
 
 OPERATION_TYPES: dict[str, type] = {
@@ -335,6 +568,13 @@ OPERATION_TYPES: dict[str, type] = {
         AddPeer,
         RemovePeer,
         SetReplicaState,
+        AddReplica,
+        RemoveReplica,
+        CreateShardKey,
+        DropShardKey,
+        StartTransfer,
+        FinishTransfer,
+        AbortTransfer,
     )
 }
 
@@ -351,7 +591,22 @@ def _to_json_value(value: Any) -> Any:
         return encoded
     if isinstance(value, tuple):
         return [_to_json_value(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, int) for key in value):
+        # Shard-id maps: JSON object keys are strings.
+        return {str(key): _to_json_value(item) for key, item in value.items()}
     return value
+
+
+def _decode_shard_map(data: Any) -> dict[int, Any]:
+    if not isinstance(data, dict):
+        raise BadInput("Wrong input: shards must be a JSON object keyed by shard id")
+    decoded: dict[int, Any] = {}
+    for key, value in data.items():
+        # Only canonical decimals, so that decoding then encoding is the identity.
+        if not (isinstance(key, str) and key.isdigit() and str(int(key)) == key):
+            raise BadInput(f"Wrong input: shard id {key!r} is not a decimal integer")
+        decoded[int(key)] = value
+    return decoded
 
 
 def operation_to_json(op: Operation) -> dict[str, Any]:
@@ -413,6 +668,8 @@ def operation_from_json(data: Any) -> Operation:
         if not isinstance(actions, list):
             raise BadInput("Wrong input: alias actions must be a list")
         kwargs["actions"] = tuple(_decode_alias_action(action) for action in actions)
+    if cls is CreateShardKey:
+        kwargs["shards"] = _decode_shard_map(kwargs["shards"])
     return cls(**kwargs)
 
 

@@ -11,18 +11,22 @@ from typing import Any
 
 from aiohttp import web
 
-from consensus.errors import NotFound
+from consensus.errors import DomainError, NotFound
+from consensus.operations import AddPeer
 from consensus.raft import RaftNode
 from node.catalog import CollectionCatalog
+from node.cluster_admin import ClusterAdmin
+from node.cluster_tasks import ClusterTasks
+from node.membership import RAFT_PORT_OFFSET, MembersFile, PeerAddress, raft_address_of
+from node.shard_host import NodePeerHost, NodeShardHost
+from shards.remote_shard import RemoteShard
+from transport.p2p.client import PeerClient
+from transport.p2p.server import P2PServer
 from node.metrics import CollectionStats, NodeMetrics
 from node.version import VERSION
 from transport.rest.app import RestContext, build_app
 
 logger = logging.getLogger(__name__)
-
-RAFT_PORT_OFFSET = 100
-"""Raft traffic uses the p2p port plus this offset (6335 -> 6435 by default)."""
-
 
 def load_or_create_peer_id(storage_path: str) -> int:
     """A random peer id, chosen once and kept in the storage directory."""
@@ -42,26 +46,40 @@ def load_or_create_peer_id(storage_path: str) -> int:
 
 
 class Node:
-    """One server process: starts its components in dependency order, stops them in reverse."""
+    """One server process: starts its components in dependency order, stops them in reverse.
+
+    Standalone mode runs the same path as a cluster of one: a single Raft member on
+    loopback, no p2p server. With ``cluster.enabled`` the node serves the internal
+    gRPC API on the p2p port, and joins through ``--bootstrap`` on its first start
+    or through its members file on later ones.
+    """
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self.storage_path = os.path.abspath(settings.storage.storage_path)
         os.makedirs(self.storage_path, exist_ok=True)
+        self.raft_dir = os.path.join(self.storage_path, "raft_state")
         self.peer_id = load_or_create_peer_id(self.storage_path)
-        raft_port = settings.cluster.p2p_port + RAFT_PORT_OFFSET
-        self.raft = RaftNode(
-            f"127.0.0.1:{raft_port}", [], os.path.join(self.storage_path, "raft_state")
-        )
-        self.catalog = CollectionCatalog(
-            self.storage_path, self.raft, self.peer_id, settings.storage.collection_defaults
-        )
+        self.cluster_enabled = bool(settings.cluster.enabled)
+        p2p_port = settings.cluster.p2p_port
+        if self.cluster_enabled and settings.uri:
+            self.address = PeerAddress(settings.uri)
+        else:
+            self.address = PeerAddress(f"http://127.0.0.1:{p2p_port}")
+        self.members = MembersFile(self.raft_dir)
+        self.client: PeerClient | None = PeerClient() if self.cluster_enabled else None
+        self.raft: RaftNode | None = None
+        self.catalog: CollectionCatalog | None = None
+        self.tasks: ClusterTasks | None = None
         self.metrics = NodeMetrics(self._collection_stats)
+        self._p2p: P2PServer | None = None
         self._ready = False
         self._runner: web.AppRunner | None = None
 
     def _collection_stats(self) -> list[CollectionStats]:
         out = []
+        if self.catalog is None:
+            return out
         for name in self.catalog.names():
             try:
                 stats = self.catalog.shard_stats(name)
@@ -75,14 +93,80 @@ class Node:
         return {
             "id": str(self.peer_id),
             "app": {"name": "qdrant", "version": VERSION},
-            "collections": {"number_of_collections": len(self.catalog.names())},
+            "collections": {"number_of_collections": len(self.catalog.names()) if self.catalog else 0},
         }
 
+    async def _partners(self) -> list[str]:
+        """Raft addresses of the other members: from the members file, or by joining."""
+        me = self.address.raft_address
+        if self.members.exists():
+            known = self.members.load()
+        elif self.cluster_enabled and self.settings.bootstrap:
+            known = await self._join(self.settings.bootstrap)
+            self.members.save(known)
+        else:
+            known = {}
+        return sorted({raft_address_of(uri) for peer, uri in known.items() if peer != self.peer_id} - {me})
+
+    async def _join(self, bootstrap: str, timeout: float = 120.0) -> dict[int, str]:
+        assert self.client is not None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                reply = await self.client.join(bootstrap, self.peer_id, self.address.uri, self.address.raft_address)
+                members = {int(peer): uri for peer, uri in reply["members"].items()}
+                logger.info("joined the cluster through %s: %s", bootstrap, members)
+                return members
+            except DomainError as exc:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise RuntimeError(f"could not join the cluster through {bootstrap}: {exc}") from None
+                logger.info("joining through %s failed (%s); retrying", bootstrap, exc)
+                await asyncio.sleep(0.5)
+
+    def _remote_replica(self, collection: str, shard_id: int, peer_id: int) -> RemoteShard:
+        assert self.tasks is not None
+        return RemoteShard(self.client, peer_id, self.tasks.peer_uri(peer_id), collection, shard_id)
+
     async def start(self) -> None:
+        partners = await self._partners()
+        self.raft = RaftNode(self.address.raft_address, partners, self.raft_dir)
         self.raft.start()
-        if not await asyncio.to_thread(self.raft.wait_ready, 60.0):
+        if not await asyncio.to_thread(self.raft.wait_ready, 120.0):
             raise RuntimeError("consensus did not become ready")
+        if self.raft.state.peers.get(self.peer_id) != self.address.uri:
+            await asyncio.to_thread(self.raft.propose, AddPeer(peer_id=self.peer_id, uri=self.address.uri), 60.0)
+        self.catalog = CollectionCatalog(
+            self.storage_path,
+            self.raft,
+            self.peer_id,
+            self.settings.storage.collection_defaults,
+            remote=self._remote_replica if self.cluster_enabled else None,
+            cluster_enabled=self.cluster_enabled,
+        )
+        self.tasks = ClusterTasks(
+            self.catalog,
+            self.raft,
+            self.peer_id,
+            self.client,
+            self.members if self.cluster_enabled else None,
+            asyncio.get_running_loop(),
+        )
+        self.catalog.hooks = self.tasks
         await asyncio.to_thread(self.catalog.start)
+        self.tasks.start()
+        if self.cluster_enabled:
+            shard_host = NodeShardHost(self.catalog)
+            self._p2p = P2PServer(
+                self.settings.service.host,
+                self.address.p2p_port if self.settings.uri else self.settings.cluster.p2p_port,
+                shard_host,
+                NodePeerHost(self.peer_id, self.tasks, shard_host),
+            )
+            await self._p2p.start()
+        await self._start_rest()
+        self._ready = True
+
+    async def _start_rest(self) -> None:
         service = self.settings.service
         ctx = RestContext(
             catalog=self.catalog,
@@ -90,6 +174,7 @@ class Node:
             telemetry=self.telemetry,
             is_ready=lambda: self._ready,
             wake_optimizer=self.catalog.optimizer.wake,
+            cluster=ClusterAdmin(self),
         )
         app = build_app(
             ctx,
@@ -102,15 +187,22 @@ class Node:
         await self._runner.setup()
         site = web.TCPSite(self._runner, service.host, service.http_port, reuse_address=True)
         await site.start()
-        self._ready = True
         logger.info("REST API listening on %s:%d (peer %d)", service.host, service.http_port, self.peer_id)
 
     async def stop(self) -> None:
         self._ready = False
         if self._runner is not None:
             await self._runner.cleanup()
-        await asyncio.to_thread(self.catalog.stop)
-        self.raft.stop()
+        if self.tasks is not None:
+            await self.tasks.stop()
+        if self._p2p is not None:
+            await self._p2p.stop()
+        if self.catalog is not None:
+            await asyncio.to_thread(self.catalog.stop)
+        if self.client is not None:
+            await self.client.close()
+        if self.raft is not None:
+            self.raft.stop()
 
 
 async def run_node(settings: Any) -> None:

@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import threading
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from consensus.errors import BadInput, NotFound
 from consensus.operations import (
@@ -19,6 +19,7 @@ from consensus.operations import (
 )
 from consensus.raft import RaftNode
 from consensus.state import ClusterState
+from consensus.placement import place_shards
 from shards.collection import Collection
 from shards.collection_config import (
     apply_update,
@@ -38,20 +39,46 @@ PROPOSE_TIMEOUT = 30.0
 
 
 class CollectionCatalog:
-    """Owns this node's ``Collection`` objects and keeps them equal to the Raft state."""
+    """Owns this node's ``Collection`` objects and keeps them equal to the Raft state.
 
-    def __init__(self, storage_path: str, raft: RaftNode, peer_id: int, defaults: Any = None) -> None:
+    The Raft thread calls ``_on_applied`` after every committed operation; the
+    catalog then opens, drops and re-wires local shards and replica sets. Work
+    that needs the network or another proposal (activating a new replica,
+    recovering a dead one, streaming a transfer) is handed to ``hooks`` on the
+    event loop.
+    """
+
+    def __init__(
+        self,
+        storage_path: str,
+        raft: RaftNode,
+        peer_id: int,
+        defaults: Any = None,
+        remote: Callable[[str, int, int], Any] | None = None,
+        cluster_enabled: bool = False,
+    ) -> None:
         self._root = os.path.join(storage_path, "collections")
         os.makedirs(self._root, exist_ok=True)
         self._raft = raft
         self._peer_id = peer_id
         self._defaults = defaults
+        self._remote = remote
+        self.cluster_enabled = cluster_enabled
         self._lock = threading.RLock()
         self._collections: dict[str, Collection] = {}
         self._payload_schemas: dict[str, dict[str, Any]] = {}
         self._started = False
         self._update_lock = asyncio.Lock()
         self.optimizer = Optimizer(self.local_shards)
+        self.hooks: Any = None  # node.cluster_tasks.ClusterTasks, set by the node
+
+    @property
+    def peer_id(self) -> int:
+        return self._peer_id
+
+    @property
+    def state(self) -> ClusterState:
+        return self._raft.state
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -65,6 +92,7 @@ class CollectionCatalog:
     def stop(self) -> None:
         self.optimizer.stop()
         with self._lock:
+            self._started = False
             for collection in self._collections.values():
                 collection.close()
             self._collections = {}
@@ -73,6 +101,8 @@ class CollectionCatalog:
         with self._lock:
             if self._started:
                 self._reconcile(state, startup=False)
+        if self.hooks is not None:
+            self.hooks.state_changed(state)
 
     def _reconcile(self, state: ClusterState, startup: bool) -> None:
         """Make the local collections match the applied metadata (idempotent)."""
@@ -88,40 +118,75 @@ class CollectionCatalog:
                     shutil.rmtree(os.path.join(self._root, entry), ignore_errors=True)
         for name, meta in wanted.items():
             collection = self._collections.get(name)
+            indexes = _usable_indexes(name, meta.payload_indexes)
             if collection is None:
-                self._collections[name] = self._open(name, meta)
-                self._payload_schemas[name] = _usable_indexes(name, meta.payload_indexes)
-                continue
-            if collection.config != meta.config:
+                collection = Collection(name, meta.config, {})
+                self._collections[name] = collection
+                self._payload_schemas[name] = indexes
+            elif collection.config != meta.config:
                 collection.config = meta.config
-                for replica_set in collection.shards.values():
-                    if replica_set.local is not None:
-                        replica_set.local.update_config(meta.config)
-            self._sync_payload_indexes(name, collection, _usable_indexes(name, meta.payload_indexes))
+                for shard in self._local_shards_of(collection):
+                    shard.update_config(meta.config)
+            self._sync_shards(name, meta, collection, indexes)
+            self._sync_payload_indexes(name, collection, indexes)
 
-    def _open(self, name: str, meta: Any) -> Collection:
-        shards: dict[int, ReplicaSet] = {}
+    def _sync_shards(self, name: str, meta: Any, collection: Collection, indexes: dict[str, Any]) -> None:
+        """Replica sets follow placement, replica states and transfers; local shards open or drop."""
+        wcf = int(meta.config.get("params", {}).get("write_consistency_factor", 1) or 1)
+        transfers = getattr(meta, "transfers", ())
         for shard_id, replicas in meta.shards.items():
-            local = None
-            if self._peer_id in replicas:
+            shard_id = int(shard_id)
+            replica_set = collection.shards.get(shard_id)
+            if replica_set is None:
+                replica_set = ReplicaSet(
+                    shard_id,
+                    self._peer_id,
+                    None,
+                    remote=self._remote_factory(name, shard_id),
+                    on_replica_failure=self._failure_reporter(name),
+                )
+                collection.shards[shard_id] = replica_set
+            replica_set.write_consistency_factor = wcf
+            replica_set.set_replicas(
+                {int(peer): state for peer, state in replicas.items()},
+                [(t.from_peer, t.to_peer) for t in transfers if t.shard_id == shard_id],
+            )
+            here = self._peer_id in replicas
+            if here and replica_set.local is None:
                 path = os.path.join(self._collection_dir(name), str(shard_id))
-                local = LocalShard(path, meta.config, _usable_indexes(name, meta.payload_indexes))
-            shards[int(shard_id)] = ReplicaSet(int(shard_id), local)
-        logger.info("opened collection %s with %d shards", name, len(shards))
-        return Collection(name, meta.config, shards)
+                replica_set.set_local(LocalShard(path, meta.config, indexes))
+            elif not here and replica_set.local is not None:
+                local = replica_set.local
+                replica_set.set_local(None)
+                local.drop()
+        for shard_id in [sid for sid in collection.shards if sid not in meta.shards]:
+            replica_set = collection.shards.pop(shard_id)
+            if replica_set.local is not None:
+                replica_set.local.drop()
+        collection.shard_keys = {key: list(ids) for key, ids in getattr(meta, "shard_keys", {}).items()}
+
+    def _remote_factory(self, name: str, shard_id: int) -> Callable[[int], Any] | None:
+        if self._remote is None:
+            return None
+        remote = self._remote
+        return lambda peer_id: remote(name, shard_id, peer_id)
+
+    def _failure_reporter(self, name: str) -> Callable[[int, int], Awaitable[None]]:
+        async def report(shard_id: int, peer_id: int) -> None:
+            if self.hooks is not None:
+                await self.hooks.replica_failed(name, shard_id, peer_id)
+
+        return report
 
     def _sync_payload_indexes(self, name: str, collection: Collection, wanted: dict[str, Any]) -> None:
         current = self._payload_schemas.get(name, {})
-        if current == wanted:
-            return
-        for field, schema in wanted.items():
-            if current.get(field) != schema:
-                for shard in self._local_shards_of(collection):
+        for shard in self._local_shards_of(collection):
+            have = set(shard.payload_schema())
+            for field, schema in wanted.items():
+                if field not in have or current.get(field) != schema:
                     shard.create_payload_index(field, schema)
-        for field in current:
-            if field not in wanted:
-                for shard in self._local_shards_of(collection):
-                    shard.drop_payload_index(field)
+            for field in have - set(wanted):
+                shard.drop_payload_index(field)
         self._payload_schemas[name] = wanted
 
     def _collection_dir(self, name: str) -> str:
@@ -135,6 +200,13 @@ class CollectionCatalog:
         with self._lock:
             collections = list(self._collections.values())
         return [shard for c in collections for shard in self._local_shards_of(c)]
+
+    def local_shard(self, name: str, shard_id: int) -> LocalShard:
+        collection = self.get(name)
+        replica_set = collection.shards.get(shard_id)
+        if replica_set is None or replica_set.local is None:
+            raise NotFound(f"Not found: Shard {shard_id} of collection `{name}` is not on this peer")
+        return replica_set.local
 
     # ------------------------------------------------------------------ reads
 
@@ -186,12 +258,41 @@ class CollectionCatalog:
         return await asyncio.to_thread(self._raft.propose, op, PROPOSE_TIMEOUT)
 
     async def create_collection(self, name: str, body: dict[str, Any]) -> bool:
+        """Create a collection; in a cluster, answer once every replica is Active."""
         validate_collection_name(name)
-        config = build_config(body, defaults=self._defaults)
-        shard_number = config["params"].get("shard_number", 1)
-        placement = tuple((self._peer_id,) for _ in range(shard_number))
-        await self._propose(CreateCollection(name=name, config=config, shard_placement=placement))
+        state = self._raft.state
+        peers = sorted(state.peers) or [self._peer_id]
+        default_shards = len(peers) if self.cluster_enabled else 1
+        config = build_config(body, default_shard_number=default_shards, defaults=self._defaults)
+        params = config["params"]
+        if params.get("sharding_method") == "custom":
+            placement: tuple[tuple[int, ...], ...] = ()
+        else:
+            placement = place_shards(
+                params.get("shard_number", 1),
+                params.get("replication_factor", 1),
+                peers,
+                existing_load=state.replica_counts(),
+            )
+        initial = "Initializing" if self.cluster_enabled else "Active"
+        await self._propose(
+            CreateCollection(name=name, config=config, shard_placement=placement, initial_replica_state=initial)
+        )
+        if self.cluster_enabled:
+            await self.wait_replicas_active(name)
         return True
+
+    async def wait_replicas_active(self, name: str, timeout: float = 30.0) -> None:
+        """Poll the applied state until no replica of ``name`` is still Initializing."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            meta = self._raft.state.collection(name)
+            if meta is None or all(
+                state != "Initializing" for replicas in meta.shards.values() for state in replicas.values()
+            ):
+                return
+            await asyncio.sleep(0.02)
+        logger.warning("replicas of %s still initializing after %.0fs", name, timeout)
 
     async def update_collection(self, name: str, body: dict[str, Any]) -> bool:
         # A PATCH is read-modify-write of the whole config: serialize them, or two

@@ -1,25 +1,112 @@
-"""The replicas of one shard, and the policy for reading and writing them.
+"""The replicas of one shard, and the policy for writing and reading them.
 
-On a single node a replica set holds exactly one local replica. The cluster
-adds remote replicas behind the same interface; failures are reported through
-``on_replica_failure``, never by calling consensus directly.
+A replica set knows every replica of its shard (peer id -> state) and talks to
+each through the same small interface, whether the replica is the local shard
+or a remote one. Failures are reported through ``on_replica_failure``; the
+replica set never calls consensus itself.
+
+Writes (Qdrant's ``ordering``):
+* ``weak``: this node coordinates and sends to every Active (and transfer-ready
+  Partial) replica in parallel; ``write_consistency_factor`` of them, capped by
+  the number of Active replicas left after failed ones are deactivated, must
+  apply the write.
+* ``medium``: the highest-id Active replica coordinates; if it is unreachable
+  it is reported and the next one is tried.
+* ``strong``: the highest-id replica coordinates, whatever its state; if it is
+  down the write fails.
+* While the shard is being transferred, every write goes through the transfer's
+  source, which serializes writes with the batches it streams, so the target
+  sees records and updates in the source's order.
+
+Reads (Qdrant's ``consistency``): one Active replica, local first, the next one
+on failure; or ``all`` / ``majority`` / ``quorum`` / an integer number of
+replicas whose answers are merged (newest version of each point wins).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Protocol
 
-from consensus.errors import ServiceUnavailable
+from consensus.errors import DomainError, InternalError, ServiceUnavailable, Timeout
 from shards.local_shard import LocalShard
-from shards.search_worker import GraphQuery, SearchWorker
 from shards.operations import CountRequest, ScrollRequest, SearchRequest, UpdateOperation
+from shards.search_worker import GraphQuery, SearchWorker
 from shards.types import PayloadSelector, PointId, Record, ScoredPoint, VectorSelector
 
 logger = logging.getLogger(__name__)
 
+ACTIVE = "Active"
+PARTIAL = "Partial"
+DEAD = "Dead"
+
 _SEARCH_WORKER = SearchWorker()
+
+# Errors that mean "this replica could not be reached", as opposed to errors
+# every replica would give for the same request (bad input, missing point).
+_UNREACHABLE = (ServiceUnavailable, Timeout, InternalError)
+
+
+class Replica(Protocol):
+    """One replica of a shard, local or remote."""
+
+    peer_id: int
+
+    async def update(self, op: UpdateOperation, forward: bool) -> int: ...
+
+    async def search(self, request: SearchRequest) -> list[ScoredPoint]: ...
+
+    async def scroll(self, request: ScrollRequest) -> list[Record]: ...
+
+    async def count(self, request: CountRequest) -> int: ...
+
+    async def retrieve(
+        self, ids: list[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
+    ) -> list[Record]: ...
+
+
+class LocalReplica:
+    """The replica stored on this node: a ``LocalShard`` run off the event loop."""
+
+    def __init__(self, peer_id: int, shard: LocalShard) -> None:
+        self.peer_id = peer_id
+        self.shard = shard
+
+    async def update(self, op: UpdateOperation, forward: bool = False) -> int:
+        return await asyncio.to_thread(self.shard.apply, op)
+
+    async def search(self, request: SearchRequest) -> list[ScoredPoint]:
+        shard = self.shard
+        if shard.is_quick_search(request):
+            # Only the graph walk goes to a worker thread (batched with concurrent
+            # ones); results are assembled on the event loop.
+            index = shard.dense_index(request.vector_name)
+            job = GraphQuery(
+                index,
+                index.prepare_query(request.query),
+                request.offset + request.limit,
+                request.hnsw_ef,
+                lambda: shard.vector_hits(request)[:2],
+            )
+            offsets, scores = await _SEARCH_WORKER.run(job)
+            return shard.scored_points(request, offsets, scores, index.distance)
+        return await asyncio.to_thread(shard.search, request)
+
+    async def scroll(self, request: ScrollRequest) -> list[Record]:
+        return await asyncio.to_thread(self.shard.scroll, request)
+
+    async def count(self, request: CountRequest) -> int:
+        return await asyncio.to_thread(self.shard.count, request)
+
+    async def retrieve(
+        self, ids: list[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
+    ) -> list[Record]:
+        return await asyncio.to_thread(self.shard.retrieve, ids, with_payload, with_vector)
+
+
+ReplicaFactory = Callable[[int], Replica]
+FailureCallback = Callable[[int, int], Awaitable[None]]
 
 
 class ReplicaSet:
@@ -28,49 +115,236 @@ class ReplicaSet:
     def __init__(
         self,
         shard_id: int,
+        this_peer: int,
         local: LocalShard | None,
-        on_replica_failure: Callable[[int, int], None] | None = None,
+        replicas: dict[int, str] | None = None,
+        remote: ReplicaFactory | None = None,
+        on_replica_failure: FailureCallback | None = None,
+        write_consistency_factor: int = 1,
     ) -> None:
         self.shard_id = shard_id
+        self.this_peer = this_peer
         self.local = local
+        self._local_replica = LocalReplica(this_peer, local) if local is not None else None
+        self.replicas: dict[int, str] = dict(replicas) if replicas else ({this_peer: ACTIVE} if local else {})
+        self._remote = remote
+        self._remotes: dict[int, Replica] = {}
         self._on_replica_failure = on_replica_failure
+        self.write_consistency_factor = write_consistency_factor
+        self.transfers: list[tuple[int, int]] = []  # (from_peer, to_peer)
+        self.ready_targets: set[int] = set()  # Partial targets that may receive writes
+        self.transfer_lock = asyncio.Lock()
 
-    def _replica(self) -> LocalShard:
-        if self.local is None:
+    # ------------------------------------------------------------------ membership
+
+    def set_local(self, local: LocalShard | None) -> None:
+        self.local = local
+        self._local_replica = LocalReplica(self.this_peer, local) if local is not None else None
+
+    def set_replicas(self, replicas: dict[int, str], transfers: Iterable[tuple[int, int]] = ()) -> None:
+        self.replicas = dict(replicas)
+        self.transfers = list(transfers)
+        targets = {to for _, to in self.transfers}
+        self.ready_targets &= targets
+
+    def replica(self, peer_id: int) -> Replica:
+        if peer_id == self.this_peer:
+            if self._local_replica is None:
+                raise ServiceUnavailable(f"Shard {self.shard_id} has no local replica on this peer")
+            return self._local_replica
+        replica = self._remotes.get(peer_id)
+        if replica is None:
+            if self._remote is None:
+                raise ServiceUnavailable(f"No route to peer {peer_id}")
+            replica = self._remote(peer_id)
+            self._remotes[peer_id] = replica
+        return replica
+
+    def active_peers(self) -> list[int]:
+        return sorted(peer for peer, state in self.replicas.items() if state == ACTIVE)
+
+    def _read_order(self) -> list[int]:
+        """Active replicas, the local one first."""
+        peers = self.active_peers()
+        if self.this_peer in peers:
+            peers.remove(self.this_peer)
+            peers.insert(0, self.this_peer)
+        return peers
+
+    async def _report(self, peer_id: int) -> None:
+        if self._on_replica_failure is not None and self.replicas.get(peer_id) != DEAD:
+            try:
+                await self._on_replica_failure(self.shard_id, peer_id)
+            except DomainError as exc:
+                logger.warning("could not deactivate replica %d of shard %d: %s", peer_id, self.shard_id, exc)
+
+    # ------------------------------------------------------------------ writes
+
+    async def update(self, op: UpdateOperation, ordering: str = "weak", forwarded: bool = False) -> int:
+        if self.transfers and not forwarded:
+            source = self.transfers[0][0]
+            if source != self.this_peer:
+                return await self.replica(source).update(op, True)
+            forwarded = True
+        if forwarded:
+            if self.transfers and self.transfers[0][0] == self.this_peer:
+                async with self.transfer_lock:
+                    return await self._write_all(op)
+            return await self._write_all(op)
+        if ordering == "weak":
+            return await self._write_all(op)
+        if ordering == "medium":
+            return await self._write_through_leader(op)
+        if ordering == "strong":
+            leader = max(self.replicas) if self.replicas else None
+            if leader is None:
+                raise ServiceUnavailable(f"No replicas for shard {self.shard_id}")
+            if leader == self.this_peer:
+                return await self._write_all(op)
+            try:
+                return await self.replica(leader).update(op, True)
+            except _UNREACHABLE as exc:
+                raise ServiceUnavailable(
+                    f"Strong ordering requires the leader replica (peer {leader}) of shard {self.shard_id}, "
+                    f"which is unavailable: {exc.message}"
+                ) from None
+        raise ServiceUnavailable(f"unknown ordering {ordering}")
+
+    async def _write_through_leader(self, op: UpdateOperation) -> int:
+        tried: set[int] = set()
+        while True:
+            candidates = [peer for peer in self.active_peers() if peer not in tried]
+            if not candidates:
+                raise ServiceUnavailable(f"No active replica of shard {self.shard_id} accepted the write")
+            leader = max(candidates)
+            if leader == self.this_peer:
+                return await self._write_all(op)
+            try:
+                return await self.replica(leader).update(op, True)
+            except _UNREACHABLE:
+                tried.add(leader)
+                await self._report(leader)
+
+    async def _write_all(self, op: UpdateOperation) -> int:
+        """Apply on every Active (and ready Partial) replica; enforce write consistency."""
+        active = self.active_peers()
+        targets = active + sorted(
+            peer for peer, state in self.replicas.items() if state == PARTIAL and peer in self.ready_targets
+        )
+        if not active:
             raise ServiceUnavailable(f"No active replica for shard {self.shard_id}")
-        return self.local
+        results = await asyncio.gather(
+            *(self.replica(peer).update(op, False) for peer in targets), return_exceptions=True
+        )
+        successes = 0
+        operation_id = 0
+        unreachable: list[int] = []
+        for peer, result in zip(targets, results):
+            if isinstance(result, BaseException):
+                if isinstance(result, _UNREACHABLE) or not isinstance(result, DomainError):
+                    unreachable.append(peer)
+                    continue
+                raise result  # every replica would refuse it the same way
+            if peer in active:
+                successes += 1
+                operation_id = max(operation_id, int(result))
+        for peer in unreachable:
+            logger.warning("replica on peer %d of shard %d failed a write", peer, self.shard_id)
+            await self._report(peer)
+        still_active = len([peer for peer in active if peer not in unreachable])
+        needed = max(1, min(self.write_consistency_factor, still_active))
+        if successes < needed:
+            raise ServiceUnavailable(
+                f"Write consistency factor {self.write_consistency_factor} not reached for shard "
+                f"{self.shard_id}: {successes} replica(s) applied the operation"
+            )
+        return operation_id
 
-    async def update(self, op: UpdateOperation) -> int:
-        return await asyncio.to_thread(self._replica().apply, op)
+    # ------------------------------------------------------------------ reads
+
+    def _replica_count(self, consistency: Any, available: int) -> int:
+        if consistency is None or consistency == 1:
+            return 1
+        if consistency == "all":
+            return available
+        if consistency in ("majority", "quorum"):
+            return available // 2 + 1
+        if isinstance(consistency, int) and consistency > 0:
+            return min(consistency, available)
+        return 1
+
+    async def _read(self, call: Callable[[Replica], Awaitable[Any]], consistency: Any = None) -> list[Any]:
+        """Answers of as many replicas as the consistency asks for, trying others on failure."""
+        order = self._read_order()
+        if not order:
+            raise ServiceUnavailable(f"No active replica for shard {self.shard_id}")
+        needed = self._replica_count(consistency, len(order))
+        answers: list[Any] = []
+        last_error: DomainError | None = None
+        pending = list(order)
+        while len(answers) < needed and pending:
+            batch, pending = pending[: needed - len(answers)], pending[needed - len(answers) :]
+            results = await asyncio.gather(*(call(self.replica(peer)) for peer in batch), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    if isinstance(result, DomainError) and not isinstance(result, _UNREACHABLE):
+                        raise result
+                    last_error = result if isinstance(result, DomainError) else ServiceUnavailable(str(result))
+                else:
+                    answers.append(result)
+        if len(answers) < needed:
+            message = last_error.message if last_error else "not enough replicas answered"
+            raise ServiceUnavailable(f"Read of shard {self.shard_id} failed: {message}")
+        return answers
+
+    async def search(self, request: SearchRequest, consistency: Any = None) -> list[ScoredPoint]:
+        answers = await self._read(lambda replica: replica.search(request), consistency)
+        if len(answers) == 1:
+            return answers[0]
+        return _newest_hits(answers)
+
+    async def scroll(self, request: ScrollRequest, consistency: Any = None) -> list[Record]:
+        answers = await self._read(lambda replica: replica.scroll(request), consistency)
+        return answers[0] if len(answers) == 1 else _newest_records(answers)
+
+    async def count(self, request: CountRequest, consistency: Any = None) -> int:
+        answers = await self._read(lambda replica: replica.count(request), consistency)
+        return max(answers)
 
     async def retrieve(
-        self, ids: Iterable[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
+        self,
+        ids: Iterable[PointId],
+        with_payload: PayloadSelector,
+        with_vector: VectorSelector,
+        consistency: Any = None,
     ) -> list[Record]:
-        return await asyncio.to_thread(self._replica().retrieve, list(ids), with_payload, with_vector)
-
-    async def scroll(self, request: ScrollRequest) -> list[Record]:
-        return await asyncio.to_thread(self._replica().scroll, request)
-
-    async def count(self, request: CountRequest) -> int:
-        return await asyncio.to_thread(self._replica().count, request)
-
-    async def search(self, request: SearchRequest) -> list[ScoredPoint]:
-        replica = self._replica()
-        if replica.is_quick_search(request):
-            # Only the graph walk goes to the worker (batched with concurrent ones);
-            # results are assembled here.
-            index = replica.dense_index(request.vector_name)
-            job = GraphQuery(
-                index,
-                index.prepare_query(request.query),
-                request.offset + request.limit,
-                request.hnsw_ef,
-                lambda: replica.vector_hits(request)[:2],
-            )
-            offsets, scores = await _SEARCH_WORKER.run(job)
-            return replica.scored_points(request, offsets, scores, index.distance)
-        return await asyncio.to_thread(replica.search, request)
+        wanted = list(ids)
+        answers = await self._read(lambda replica: replica.retrieve(wanted, with_payload, with_vector), consistency)
+        return answers[0] if len(answers) == 1 else _newest_records(answers)
 
     def close(self) -> None:
         if self.local is not None:
             self.local.close()
+
+
+def _newest_records(answers: list[list[Record]]) -> list[Record]:
+    best: dict[PointId, Record] = {}
+    order: list[PointId] = []
+    for answer in answers:
+        for record in answer:
+            current = best.get(record.id)
+            if current is None:
+                order.append(record.id)
+            if current is None or record.version > current.version:
+                best[record.id] = record
+    return [best[pid] for pid in order]
+
+
+def _newest_hits(answers: list[list[ScoredPoint]]) -> list[ScoredPoint]:
+    best: dict[PointId, ScoredPoint] = {}
+    for answer in answers:
+        for hit in answer:
+            current = best.get(hit.id)
+            if current is None or hit.version > current.version:
+                best[hit.id] = hit
+    return list(best.values())

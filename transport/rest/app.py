@@ -10,7 +10,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from consensus.errors import DomainError, Unauthorized
-from transport.rest import collection_handlers, point_handlers, service_handlers
+from transport.rest import cluster_handlers, collection_handlers, point_handlers, service_handlers
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.envelope import error, plain_error, status_for
 
@@ -26,6 +26,7 @@ class RestContext:
     telemetry: Callable[[], dict[str, Any]]
     is_ready: Callable[[], bool]
     wake_optimizer: Callable[[], None]
+    cluster: Any = None  # node.cluster_admin.ClusterAdmin
 
 
 def _endpoint(request: web.Request) -> str:
@@ -105,5 +106,6 @@ def build_app(
     # aiohttp tries routes in the order they were added: the hot ones go first.
     point_handlers.add_routes(app)
     collection_handlers.add_routes(app)
+    cluster_handlers.add_routes(app)
     service_handlers.add_routes(app)
     return app

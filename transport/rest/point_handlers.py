@@ -7,7 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from consensus.errors import BadInput, NotFound
-from shards.collection import Collection
+from dataclasses import replace
+
+from shards.collection import Collection, ReadOptions
 from shards.collection_config import dense_vectors, sparse_vectors
 from shards.operations import ScrollRequest, UpdateResult
 from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
@@ -31,10 +33,28 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _read_options(request: web.Request, body: Any) -> ReadOptions:
+    """``?consistency=`` (an integer, ``all``, ``majority`` or ``quorum``) and the body's ``shard_key``."""
+    raw = request.query.get("consistency")
+    consistency: Any = None
+    if raw is not None:
+        if raw in ("all", "majority", "quorum"):
+            consistency = raw
+        elif raw.isascii() and raw.isdigit() and int(raw) > 0:
+            consistency = int(raw)
+        else:
+            raise BadInput(
+                f"Bad request: invalid consistency `{raw}`: expected a positive integer, all, majority or quorum"
+            )
+    return ReadOptions(consistency=consistency, shard_keys=parsing.parse_shard_key_selector(body))
+
+
 async def _write(request: web.Request, parse) -> web.Response:
     collection = _collection(request)
     options = parsing.parse_write_params(request.query)
-    op = parse(await _body(request), _schema(collection))
+    body = await _body(request)
+    op = parse(body, _schema(collection))
+    options = replace(options, shard_keys=parsing.parse_shard_key_selector(body))
     result = await collection.update(op, options)
     request.app["ctx"].wake_optimizer()
     return ok(render_update(result), started_at(request))
@@ -79,10 +99,10 @@ async def clear_payload(request: web.Request) -> web.Response:
 async def update_batch(request: web.Request) -> web.Response:
     collection = _collection(request)
     options = parsing.parse_write_params(request.query)
-    ops = parsing.parse_update_batch(await _body(request), _schema(collection))
+    keyed = parsing.parse_update_batch_keyed(await _body(request), _schema(collection))
     results: list[UpdateResult] = []
-    for op in ops:
-        results.append(await collection.update(op, options))
+    for op, shard_keys in keyed:
+        results.append(await collection.update(op, replace(options, shard_keys=shard_keys)))
     request.app["ctx"].wake_optimizer()
     return ok([render_update(result) for result in results], started_at(request))
 
@@ -93,8 +113,9 @@ def _render_records(collection: Collection, records: list[Record]) -> list[dict[
 
 async def retrieve(request: web.Request) -> web.Response:
     collection = _collection(request)
-    ids, with_payload, with_vector = parsing.parse_retrieve(await _body(request))
-    records = await collection.retrieve(ids, with_payload, with_vector)
+    body = await _body(request)
+    ids, with_payload, with_vector = parsing.parse_retrieve(body)
+    records = await collection.retrieve(ids, with_payload, with_vector, _read_options(request, body))
     return ok(_render_records(collection, records), started_at(request))
 
 
@@ -105,7 +126,9 @@ async def get_point(request: web.Request) -> web.Response:
         point_id = parse_point_id(int(raw) if raw.isascii() and raw.isdigit() else raw)
     except BadInput:
         raise BadInput(f'Wrong input: Can not recognize "{raw}" as point id') from None
-    records = await collection.retrieve([point_id], PayloadSelector(), VectorSelector(enabled=True))
+    records = await collection.retrieve(
+        [point_id], PayloadSelector(), VectorSelector(enabled=True), _read_options(request, None)
+    )
     if not records:
         raise NotFound(f"Not found: Point with id {point_id} does not exists!")
     return ok(render_record(records[0], collection.config), started_at(request))
@@ -116,7 +139,7 @@ async def scroll(request: web.Request) -> web.Response:
     body = await read_json(request, required=False) or {}
     if not isinstance(body, dict):
         raise BadInput("Json deserialize error: expected a JSON object")
-    records, next_offset = await collection.scroll(parsing.parse_scroll(body))
+    records, next_offset = await collection.scroll(parsing.parse_scroll(body), _read_options(request, body))
     return ok(
         {"points": _render_records(collection, records), "next_page_offset": next_offset},
         started_at(request),
@@ -128,24 +151,27 @@ async def count(request: web.Request) -> web.Response:
     body = await read_json(request, required=False) or {}
     if not isinstance(body, dict):
         raise BadInput("Json deserialize error: expected a JSON object")
-    return ok({"count": await collection.count(parsing.parse_count(body))}, started_at(request))
+    total = await collection.count(parsing.parse_count(body), _read_options(request, body))
+    return ok({"count": total}, started_at(request))
 
 
 async def query(request: web.Request) -> web.Response:
     collection = _collection(request)
-    parsed = parsing.parse_query(await _body(request), _schema(collection))
+    body = await _body(request)
+    parsed = parsing.parse_query(body, _schema(collection))
+    options = _read_options(request, body)
     hits: list[ScoredPoint]
     if parsed.is_scroll:
-        hits = await _scroll_as_hits(collection, parsed.request)
+        hits = await _scroll_as_hits(collection, parsed.request, options)
     elif parsed.by_id is not None:
-        hits = await collection.search_by_id(parsed.request, parsed.by_id)
+        hits = await collection.search_by_id(parsed.request, parsed.by_id, options)
     else:
-        hits = await collection.search(parsed.request)
+        hits = await collection.search(parsed.request, options)
     points = [render_scored_point(hit, collection.config) for hit in hits]
     return ok({"points": points}, started_at(request))
 
 
-async def _scroll_as_hits(collection: Collection, request) -> list[ScoredPoint]:
+async def _scroll_as_hits(collection: Collection, request, options: ReadOptions) -> list[ScoredPoint]:
     """A query without ``query``: points in id order, each with score 0, as Qdrant answers."""
     scroll = ScrollRequest(
         filter=request.filter,
@@ -153,7 +179,7 @@ async def _scroll_as_hits(collection: Collection, request) -> list[ScoredPoint]:
         with_payload=request.with_payload,
         with_vector=request.with_vector,
     )
-    records, _ = await collection.scroll(scroll)
+    records, _ = await collection.scroll(scroll, options)
     return [
         ScoredPoint(id=r.id, version=r.version, score=0.0, payload=r.payload, vectors=r.vectors)
         for r in records[request.offset :]
