@@ -102,35 +102,50 @@ class Node:
         if self.members.exists():
             known = self.members.load()
         elif self.cluster_enabled and self.settings.bootstrap:
-            known = await self._join(self.settings.bootstrap)
-            self.members.save(known)
+            # pysyncobj's order for a new member: start it with every current member
+            # as a partner, then have the leader add it (see ``_join``).
+            known = await self._retry(
+                self.settings.bootstrap, lambda: self.client.forward(self.settings.bootstrap, "members", {})
+            )
+            known = {int(peer): uri for peer, uri in known["members"].items()}
         else:
             known = {}
         return sorted({raft_address_of(uri) for peer, uri in known.items() if peer != self.peer_id} - {me})
 
-    async def _join(self, bootstrap: str, timeout: float = 120.0) -> dict[int, str]:
-        assert self.client is not None
+    async def _retry(self, bootstrap: str, call: Any, timeout: float = 120.0) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             try:
-                reply = await self.client.join(bootstrap, self.peer_id, self.address.uri, self.address.raft_address)
-                members = {int(peer): uri for peer, uri in reply["members"].items()}
-                logger.info("joined the cluster through %s: %s", bootstrap, members)
-                return members
+                return await call()
             except DomainError as exc:
                 if asyncio.get_running_loop().time() >= deadline:
                     raise RuntimeError(f"could not join the cluster through {bootstrap}: {exc}") from None
-                logger.info("joining through %s failed (%s); retrying", bootstrap, exc)
+                logger.info("request to bootstrap peer %s failed (%s); retrying", bootstrap, exc)
                 await asyncio.sleep(0.5)
+
+    async def _join(self) -> None:
+        """Ask the cluster (through the bootstrap peer) to add this peer, once its Raft runs."""
+        bootstrap = self.settings.bootstrap
+        assert self.client is not None and bootstrap
+        reply = await self._retry(
+            bootstrap,
+            lambda: self.client.join(bootstrap, self.peer_id, self.address.uri, self.address.raft_address),
+        )
+        members = {int(peer): uri for peer, uri in reply["members"].items()}
+        self.members.save(members)
+        logger.info("joined the cluster through %s: %s", bootstrap, members)
 
     def _remote_replica(self, collection: str, shard_id: int, peer_id: int) -> RemoteShard:
         assert self.tasks is not None
         return RemoteShard(self.client, peer_id, self.tasks.peer_uri(peer_id), collection, shard_id)
 
     async def start(self) -> None:
+        joining = self.cluster_enabled and bool(self.settings.bootstrap) and not self.members.exists()
         partners = await self._partners()
         self.raft = RaftNode(self.address.raft_address, partners, self.raft_dir)
         self.raft.start()
+        if joining:
+            await self._join()
         if not await asyncio.to_thread(self.raft.wait_ready, 120.0):
             raise RuntimeError("consensus did not become ready")
         if self.raft.state.peers.get(self.peer_id) != self.address.uri:

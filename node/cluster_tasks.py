@@ -129,6 +129,9 @@ class ClusterTasks:
             await self.propose(AddPeer(peer_id=peer_id, uri=uri))
         return {"members": {str(peer): peer_uri for peer, peer_uri in self._raft.state.peers.items()}}
 
+    async def members(self) -> dict:
+        return {"members": {str(peer): uri for peer, uri in self._raft.state.peers.items()}}
+
     def _leader_uri(self) -> str | None:
         leader = self._raft.leader_address
         for peer_uri in self._raft.state.peers.values():

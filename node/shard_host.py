@@ -94,6 +94,8 @@ class NodePeerHost:
         return await self._tasks.admit_peer(peer_id, uri)
 
     async def forward(self, kind: str, body: dict) -> dict:
+        if kind == "members":
+            return await self._tasks.members()
         if kind == "transfer_begin":
             await self._shard_host.clear_local(body["collection"], int(body["shard_id"]))
             return {"ok": True}
