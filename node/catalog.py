@@ -9,7 +9,7 @@ import shutil
 import threading
 from typing import Any, Awaitable, Callable
 
-from consensus.errors import BadInput, NotFound
+from consensus.errors import BadInput, DomainError, NotFound
 from consensus.operations import (
     CreateCollection,
     CreatePayloadIndex,
@@ -28,6 +28,7 @@ from shards.collection_config import (
     validate_collection_name,
 )
 from shards.local_shard import LocalShard
+from shards.operations import CountRequest
 from shards.optimizer import Optimizer
 from shards.payload_index import parse_field_schema
 from shards.payload_path import parse_path
@@ -228,6 +229,17 @@ class CollectionCatalog:
     def shard_stats(self, name: str) -> list[dict[str, int]]:
         """``LocalShard.stats()`` of each local shard of ``name`` (points, vectors...)."""
         return [shard.stats() for shard in self._local_shards_of(self.get(name))]
+
+    async def info_across_cluster(self, name: str) -> dict[str, Any]:
+        """Collection info; in a cluster the point count covers every shard, remote ones too."""
+        info = self.info(name)
+        if self.cluster_enabled:
+            collection = self.get(name)
+            try:
+                info["points_count"] = await collection.count(CountRequest(exact=True))
+            except DomainError as exc:  # a shard without a reachable replica: keep the local figure
+                logger.info("collection %s: counting across the cluster failed: %s", name, exc)
+        return info
 
     def info(self, name: str) -> dict[str, Any]:
         collection = self.get(name)

@@ -72,7 +72,7 @@ def make_node(tmp_path: Path) -> Iterator[Callable[..., RaftNode]]:
 
 def test_single_node_becomes_leader_and_commits_fast(make_node) -> None:
     node = make_node(free_address(), [])
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     status = node.status()
     assert status["role"] == "leader" and status["leader"] == node.self_address
     assert status["is_voter"] and status["pending_ops"] == 0
@@ -89,7 +89,7 @@ def test_single_node_becomes_leader_and_commits_fast(make_node) -> None:
 
 def test_apply_errors_propagate_to_the_proposer(make_node) -> None:
     node = make_node(free_address(), [])
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     node.propose(create("books"))
     with pytest.raises(AlreadyExists) as info:
         node.propose(create("books"))
@@ -111,7 +111,7 @@ def test_subscribers_see_each_applied_op_and_failures_are_isolated(make_node) ->
     node.subscribe(broken)
     unsubscribe = node.subscribe(lambda op, state: seen.append((type(op).__name__, len(state.collections))))
     node.start()
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     node.propose(create("a"))
     with pytest.raises(AlreadyExists):
         node.propose(create("a"))  # failed ops are not published
@@ -147,7 +147,7 @@ def test_start_fails_cleanly_when_the_port_is_taken(make_node) -> None:
 def test_restart_replays_the_journal(make_node) -> None:
     address = free_address()
     node = make_node(address, [], name="n1")
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     for name in ("a", "b", "c"):
         node.propose(create(name))
     node.propose(ChangeAliases((CreateAlias(alias="x", collection="b"),)))
@@ -159,7 +159,7 @@ def test_restart_replays_the_journal(make_node) -> None:
     replayed: list[str] = []
     again.subscribe(lambda op, state: replayed.append(type(op).__name__))
     again.start()
-    assert again.wait_ready(5.0)
+    assert again.wait_ready(30.0)
     assert again.state.digest() == digest
     assert replayed == ["CreateCollection"] * 3 + ["ChangeAliases", "DeleteCollection"]
     # The restarted node keeps committing after the replayed entries.
@@ -170,7 +170,7 @@ def test_restart_replays_the_journal(make_node) -> None:
 def test_restart_from_snapshot_plus_journal(make_node, tmp_path: Path) -> None:
     address = free_address()
     node = make_node(address, [], name="snap")
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     for name in ("a", "b", "c"):
         node.propose(create(name))
     node.force_snapshot()
@@ -185,7 +185,7 @@ def test_restart_from_snapshot_plus_journal(make_node, tmp_path: Path) -> None:
     events: list[str | None] = []
     again.subscribe(lambda op, state: events.append(None if op is None else type(op).__name__))
     again.start()
-    assert again.wait_ready(5.0)
+    assert again.wait_ready(30.0)
     assert again.state.digest() == digest
     assert events[0] is None  # the snapshot replaced the whole state
     assert events[-1] == "DeleteCollection"
@@ -223,7 +223,7 @@ def test_committed_metadata_survives_kill_9(make_node, tmp_path: Path) -> None:
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
     node = make_node(address, [], name="killed")
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     assert node.state.digest() == digest
     assert sorted(node.state.collections) == sorted(f"c{i}" for i in range(20))
 
@@ -242,7 +242,7 @@ def test_three_nodes_converge_fail_over_and_catch_up(make_node) -> None:
         for i, address in enumerate(addresses)
     ]
     for node in nodes:
-        assert node.wait_ready(10.0)
+        assert node.wait_ready(30.0)
     leaders = {node.status()["leader"] for node in nodes}
     assert len(leaders) == 1 and leaders.pop() in addresses
 
@@ -269,7 +269,7 @@ def test_three_nodes_converge_fail_over_and_catch_up(make_node) -> None:
         [a for a in addresses if a != old_leader.self_address],
         name=f"n{leader_index}",
     )
-    assert restarted.wait_ready(10.0)
+    assert restarted.wait_ready(30.0)
     wait_until(lambda: len(digests(survivors + [restarted])) == 1, 10.0, "catch-up")
     assert "after-failover" in restarted.state.collections
     reference = ClusterState()
@@ -282,12 +282,12 @@ def test_three_nodes_converge_fail_over_and_catch_up(make_node) -> None:
 def test_membership_add_and_remove(make_node) -> None:
     first_address, second_address = free_address(), free_address()
     first = make_node(first_address, [], name="m1")
-    assert first.wait_ready(5.0)
+    assert first.wait_ready(30.0)
     first.propose(create("before-join"))
     second = make_node(second_address, [first_address], name="m2")
     first.add_member(second_address)
     assert first.status()["members"] == sorted([first_address, second_address])
-    assert second.wait_ready(10.0)
+    assert second.wait_ready(30.0)
     wait_until(lambda: second.state.digest() == first.state.digest(), 10.0, "new member sync")
     assert second.propose(create("from-new-member")) is True
     first.remove_member(second_address)
@@ -332,7 +332,7 @@ def test_crash_between_snapshot_and_compaction_loses_nothing(make_node, monkeypa
     monkeypatch.setattr(raft._DurableJournal, "deleteEntriesTo", lambda self, entry_to: None)
     address = free_address()
     node = make_node(address, [], name="window")
-    assert node.wait_ready(5.0)
+    assert node.wait_ready(30.0)
     for name in ("a", "b", "c"):
         node.propose(create(name))
     node.force_snapshot()
@@ -344,6 +344,6 @@ def test_crash_between_snapshot_and_compaction_loses_nothing(make_node, monkeypa
     monkeypatch.undo()
 
     again = make_node(address, [], name="window")
-    assert again.wait_ready(5.0)
+    assert again.wait_ready(30.0)
     assert sorted(again.state.collections) == ["a", "b", "c", "d", "e"]
     assert again.state.digest() == digest

@@ -26,7 +26,7 @@ async def list_collections(request: web.Request) -> web.Response:
 
 
 async def get_collection(request: web.Request) -> web.Response:
-    return ok(_catalog(request).info(request.match_info["name"]), started_at(request))
+    return ok(await _catalog(request).info_across_cluster(request.match_info["name"]), started_at(request))
 
 
 async def collection_exists(request: web.Request) -> web.Response:
