@@ -25,6 +25,7 @@ import numpy as np
 from consensus.errors import BadInput
 from shards import filters as _filters
 from shards.types import DEFAULT_VECTOR, PointId, SparseVector, VectorValue, parse_point_id
+from shards.vector_config import describe_value
 
 
 # --------------------------------------------------------------------------- schema
@@ -109,7 +110,7 @@ def validation_error(where: str, message: str) -> BadInput:
 
 def type_error(raw: Any, expected: str, where: str = "") -> BadInput:
     """A value of the wrong JSON type, in serde's words: ``invalid type: X, expected Y``."""
-    return format_error(f"invalid type: {describe_json(raw)}, expected {expected}", where)
+    return format_error(f"invalid type: {describe_value(raw)}, expected {expected}", where)
 
 
 def wrong_input(message: str) -> BadInput:
@@ -122,21 +123,6 @@ def not_supported(what: str) -> BadInput:
     return wrong_input(f"{what} is not supported yet")
 
 
-def describe_json(value: Any) -> str:
-    """Name a JSON value the way serde does in its error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{str(value).lower()}`"
-    if isinstance(value, int):
-        return f"integer `{value}`"
-    if isinstance(value, float):
-        return f"floating point `{value}`"
-    if isinstance(value, str):
-        return f'string "{value}"'
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
 
 
 def join_path(where: str, key: str) -> str:
