@@ -378,7 +378,7 @@ class RemovePeer:
 
 @dataclass(frozen=True)
 class SetReplicaState:
-    """Set the state of ``peer_id``'s replica of a shard (adds the replica if absent)."""
+    """Set the state of ``peer_id``'s replica of a shard (adds an absent replica only as Partial or Initializing)."""
 
     TYPE: ClassVar[str] = "set_replica_state"
     collection: str

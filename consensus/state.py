@@ -18,9 +18,10 @@ Cluster rules kept by the handlers (Qdrant's, see ``consensus.operations``):
 a shard transfer's source holds an Active replica when it starts and its
 target holds a replica (``Partial`` until the transfer finishes); removing a
 replica, a peer (with ``force``) or marking a replica ``Dead`` aborts the
-transfers of that shard involving the peer; aborting drops a ``Partial``
-target replica. Shard keys map to the shard ids created for them; in a
-custom-sharded collection every shard belongs to exactly one key.
+transfers of that shard involving the peer; aborting marks a ``Partial``
+target replica Dead (replication) or drops it (move). Shard keys map to the
+shard ids created for them; in a custom-sharded collection every shard belongs
+to exactly one key.
 """
 
 from __future__ import annotations
@@ -537,6 +538,10 @@ def _set_replica_state(tables: _Tables, op: SetReplicaState) -> tuple[_Tables, A
         raise BadInput(f"Wrong input: unknown replica state {op.state!r}")
     if replicas.get(op.peer_id) == op.state:
         return tables, True
+    if op.peer_id not in replicas and op.state in ("Dead", "Active"):
+        # Stale: a peer that saw an older placement reports a replica that has since been
+        # moved or dropped. Marking it Dead or Active must not bring it back.
+        return tables, False
     new_meta = _with_replicas(meta, op.shard_id, {**replicas, op.peer_id: op.state})
     if op.state == "Dead":
         # A dead replica can neither send nor receive: its transfers are over (Qdrant too).
@@ -574,9 +579,12 @@ def _require_peer(tables: _Tables, peer_id: int) -> None:
 
 
 def _abort_transfers(meta: CollectionMeta, selected: Callable[[ShardTransfer], bool]) -> CollectionMeta:
-    """Drop the selected transfers; a target replica still ``Partial`` goes with them.
+    """Drop the selected transfers and settle a target replica still ``Partial``.
 
-    The version is left to the caller, which bumps it once per operation.
+    As Qdrant: the target of a replication (``sync``, which includes the recovery of a
+    Dead replica) becomes ``Dead``, to be recovered again, so that a cut transfer never
+    costs the shard a replica; the target of a move is dropped. The version is left to
+    the caller, which bumps it once per operation.
     """
     doomed = [transfer for transfer in meta.transfers if selected(transfer)]
     if not doomed:
@@ -584,7 +592,11 @@ def _abort_transfers(meta: CollectionMeta, selected: Callable[[ShardTransfer], b
     new_meta = replace(meta, transfers=tuple(t for t in meta.transfers if not selected(t)))
     for transfer in doomed:
         replicas = new_meta.shards.get(transfer.shard_id, {})
-        if replicas.get(transfer.to_peer) == "Partial":
+        if replicas.get(transfer.to_peer) != "Partial":
+            continue
+        if transfer.sync:
+            new_meta = _with_replicas(new_meta, transfer.shard_id, {**replicas, transfer.to_peer: "Dead"})
+        else:
             remaining = {peer: state for peer, state in replicas.items() if peer != transfer.to_peer}
             new_meta = _with_replicas(new_meta, transfer.shard_id, remaining)
     return new_meta

@@ -22,7 +22,7 @@ from node.shard_host import NodePeerHost, NodeShardHost
 from shards.remote_shard import RemoteShard
 from transport.p2p.client import PeerClient
 from transport.p2p.server import P2PServer
-from node.metrics import CollectionStats, NodeMetrics
+from node.metrics import ClusterStats, CollectionStats, NodeMetrics
 from node.version import VERSION
 from transport.rest.app import RestContext, build_app
 
@@ -71,9 +71,10 @@ class Node:
         self.raft: RaftNode | None = None
         self.catalog: CollectionCatalog | None = None
         self.tasks: ClusterTasks | None = None
-        self.metrics = NodeMetrics(self._collection_stats)
+        self.metrics = NodeMetrics(self._collection_stats, self._cluster_stats)
         self._p2p: P2PServer | None = None
         self._ready = False
+        self._unhealthy: set[tuple[str, int]] | None = None  # local replicas to wait for (readiness)
         self._runner: web.AppRunner | None = None
 
     def _collection_stats(self) -> list[CollectionStats]:
@@ -88,6 +89,49 @@ class Node:
             points = sum(s["points"] for s in stats)
             out.append(CollectionStats(name, points, sum(s["vectors"] for s in stats)))
         return out
+
+    def _cluster_stats(self) -> ClusterStats | None:
+        raft = self.raft
+        if raft is None:
+            return None
+        state = raft.state.snapshot()
+        shards = {name: list(meta.shards.values()) for name, meta in state.collections.items()}
+        transfers = {
+            name: [(t.from_peer, t.to_peer) for t in meta.transfers] for name, meta in state.collections.items()
+        }
+        if not self.cluster_enabled:
+            return ClusterStats(enabled=False, peer_id=self.peer_id, shards=shards, transfers=transfers)
+        info = raft.status()
+        return ClusterStats(
+            enabled=True,
+            peer_id=self.peer_id,
+            peers=len(state.peers),
+            term=int(info.get("term") or 0),
+            commit=int(info.get("commit_index") or 0),
+            pending_operations=int(info.get("pending_ops") or 0),
+            voter=bool(info.get("is_voter")),
+            shards=shards,
+            transfers=transfers,
+        )
+
+    def _local_unhealthy(self) -> set[tuple[str, int]]:
+        """(collection, shard) of this peer's replicas that are not Active."""
+        assert self.raft is not None
+        return {
+            (name, shard_id)
+            for name, meta in self.raft.state.collections.items()
+            for shard_id, replicas in meta.shards.items()
+            if replicas.get(self.peer_id, "Active") != "Active"
+        }
+
+    def is_ready(self) -> bool:
+        """``/readyz``: started, and (as Qdrant) every local replica that was not Active
+        when the node started has become Active (or gone). Once ready, always ready."""
+        if not self._ready:
+            return False
+        if self._unhealthy:
+            self._unhealthy &= self._local_unhealthy()
+        return not self._unhealthy
 
     def telemetry(self) -> dict[str, Any]:
         return {
@@ -179,6 +223,9 @@ class Node:
             )
             await self._p2p.start()
         await self._start_rest()
+        self._unhealthy = self._local_unhealthy() if self.cluster_enabled else set()
+        if self._unhealthy:
+            logger.info("not ready until these local replicas are Active: %s", sorted(self._unhealthy))
         self._ready = True
 
     async def _start_rest(self) -> None:
@@ -187,7 +234,7 @@ class Node:
             catalog=self.catalog,
             metrics=self.metrics,
             telemetry=self.telemetry,
-            is_ready=lambda: self._ready,
+            is_ready=self.is_ready,
             wake_optimizer=self.catalog.optimizer.wake,
             cluster=ClusterAdmin(self),
         )

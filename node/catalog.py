@@ -247,7 +247,12 @@ class CollectionCatalog:
         stats = [shard.stats() for shard in shards]
         optimizing = any(shard.optimizing for shard in shards)
         pending = any(shard.needs_optimization() for shard in shards)
-        schema: dict[str, dict[str, Any]] = {}
+        # Every index of the metadata, also on a peer without a local replica; the point
+        # counts are those of the local replicas.
+        schema: dict[str, dict[str, Any]] = {
+            field: parse_field_schema(spec).to_json(points=0)
+            for field, spec in self._payload_schemas.get(collection.name, {}).items()
+        }
         for shard in shards:
             for field, entry in shard.payload_schema().items():
                 if field in schema:
@@ -283,7 +288,7 @@ class CollectionCatalog:
             placement = place_shards(
                 params.get("shard_number", 1),
                 params.get("replication_factor", 1),
-                peers,
+                await self.placeable_peers(peers),
                 existing_load=state.replica_counts(),
             )
         initial = "Initializing" if self.cluster_enabled else "Active"
@@ -293,6 +298,12 @@ class CollectionCatalog:
         if self.cluster_enabled:
             await self.wait_replicas_active(name)
         return True
+
+    async def placeable_peers(self, peers: list[int]) -> list[int]:
+        """Peers new replicas may go to: those that are up (every peer outside a cluster)."""
+        if not self.cluster_enabled or self.hooks is None or len(peers) < 2:
+            return peers
+        return await self.hooks.live_peers(peers)
 
     async def wait_replicas_active(self, name: str, timeout: float = 30.0) -> None:
         """Poll the applied state until no replica of ``name`` is still Initializing."""

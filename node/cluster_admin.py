@@ -114,7 +114,7 @@ class ClusterAdmin:
             for peer, state in sorted(replicas.items()):
                 entry: dict[str, Any] = {"shard_id": shard_id}
                 if key is not None:
-                    entry["shard_key"] = shard_key_from_str(key)
+                    entry["shard_key"] = key  # shard_key_of decodes it already
                 if peer == me:
                     replica_set = collection.shards.get(shard_id)
                     points = replica_set.local.stats()["points"] if replica_set and replica_set.local else 0
@@ -174,7 +174,9 @@ class ClusterAdmin:
         params = meta.config.get("params", {})
         shards_number = args.get("shards_number") or params.get("shard_number", 1)
         replication = args.get("replication_factor") or params.get("replication_factor", 1)
-        peers = args.get("placement") or sorted(state.peers) or [self._node.peer_id]
+        peers = args.get("placement") or await self._node.catalog.placeable_peers(  # type: ignore[union-attr]
+            sorted(state.peers) or [self._node.peer_id]
+        )
         for value in (shards_number, replication):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise BadInput("Validation error in JSON body: shards_number and replication_factor must be >= 1")

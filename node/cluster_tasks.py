@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 TRANSFER_BATCH = 256
 RECOVERY_RETRY_SECONDS = 1.0
 PROPOSE_TIMEOUT = 30.0
+LIVENESS_TIMEOUT = 1.0
+TRANSFER_BEGIN_TIMEOUT = 30.0
+TARGET_DOWN_SECONDS = 10.0
 
 
 class ClusterTasks:
@@ -111,6 +114,16 @@ class ClusterTasks:
                 if transfer.from_peer == me:
                     key = ("transfer", name, transfer.shard_id, transfer.to_peer)
                     self._spawn(key, lambda n=name, t=transfer: self._stream(n, t))
+        # A transfer that was aborted (or whose shard went away) stops streaming.
+        live = {
+            ("transfer", name, t.shard_id, t.to_peer)
+            for name, meta in state.collections.items()
+            for t in getattr(meta, "transfers", ())
+            if t.from_peer == me
+        }
+        for key, task in list(self._running.items()):
+            if key[0] == "transfer" and key not in live:
+                task.cancel()
 
     # ------------------------------------------------------------------ membership
 
@@ -131,6 +144,25 @@ class ClusterTasks:
 
     async def members(self) -> dict:
         return {"members": {str(peer): uri for peer, uri in self._raft.state.peers.items()}}
+
+    async def live_peers(self, peers: list[int], timeout: float = LIVENESS_TIMEOUT) -> list[int]:
+        """The peers of ``peers`` that answer a health check now (this peer always does).
+
+        New replicas are placed on these: a replica placed on a down peer would stay
+        Initializing and hold the creating request up until its deadline. All of
+        ``peers`` when none answers (the caller's proposal then fails on its own).
+        """
+
+        async def alive(peer: int) -> bool:
+            if peer == self._peer_id:
+                return True
+            try:
+                return await self._client.health(self.peer_uri(peer), timeout=timeout) == peer
+            except DomainError:
+                return False
+
+        answers = await asyncio.gather(*(alive(peer) for peer in peers))
+        return [peer for peer, ok in zip(peers, answers) if ok] or list(peers)
 
     def _leader_uri(self) -> str | None:
         leader = self._raft.leader_address
@@ -207,13 +239,42 @@ class ClusterTasks:
         if local is None:
             raise NotFound(f"Not found: no local replica of {name}/{shard_id} to transfer from")
         target_uri = self.peer_uri(target)
-        # Writes to this shard are coordinated here (under the transfer lock) while the
-        # transfer runs; the target joins them once it has been emptied.
-        async with replica_set.transfer_lock:
-            await self._client.forward(target_uri, "transfer_begin", {"collection": name, "shard_id": shard_id})
-            replica_set.ready_targets.add(target)
+        # Every write this replica applies from now on is forwarded to the target too
+        # (``ReplicaSet.update_local``, under the transfer lock), once it has been emptied.
+        deadline = self._loop.time() + TRANSFER_BEGIN_TIMEOUT
+        down_since: float | None = None
+        while True:
+            try:
+                async with replica_set.transfer_lock:
+                    await self._client.forward(
+                        target_uri, "transfer_begin", {"collection": name, "shard_id": shard_id}
+                    )
+                    replica_set.transfer_failures.pop(target, None)
+                    replica_set.ready_targets.add(target)
+                break
+            except ServiceUnavailable as exc:
+                # The target has not applied the transfer's start yet (or is briefly down).
+                if self._loop.time() >= deadline:
+                    raise
+                # A target that stays down ends the transfer soon (its replica goes back
+                # to Dead and is recovered when it returns), not after the whole deadline.
+                try:
+                    await self._client.health(target_uri, timeout=1.0)
+                    down_since = None
+                except DomainError:
+                    down_since = down_since if down_since is not None else self._loop.time()
+                    if self._loop.time() - down_since >= TARGET_DOWN_SECONDS:
+                        raise exc from None
+                logger.debug("target %d not ready for %s/%d yet: %s", target, name, shard_id, exc)
+                await asyncio.sleep(0.05)
+        # A write applied here before the target was added is not forwarded to it: the
+        # records streamed below must include it, so let it finish first.
+        await replica_set.wait_unforwarded_writes()
         offset = None
         while True:
+            failure = replica_set.transfer_failures.get(target)
+            if failure is not None:
+                raise failure
             async with replica_set.transfer_lock:
                 request = ScrollRequest(
                     limit=TRANSFER_BATCH + 1,
@@ -225,5 +286,8 @@ class ClusterTasks:
                 batch, rest = records[:TRANSFER_BATCH], records[TRANSFER_BATCH:]
                 await self._client.transfer_batch(target_uri, name, shard_id, batch, not rest)
             if not rest:
+                failure = replica_set.transfer_failures.get(target)
+                if failure is not None:
+                    raise failure
                 return
             offset = rest[0].id

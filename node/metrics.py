@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from prometheus_client import (
@@ -28,11 +29,104 @@ class CollectionStats:
         self.vectors = vectors
 
 
+@dataclass(frozen=True)
+class ClusterStats:
+    """What the metrics need to know about the cluster, read at scrape time.
+
+    ``shards`` holds, per collection, the replica states of each of its shards
+    (peer id -> state); ``transfers`` the (from peer, to peer) of each running
+    transfer per collection.
+    """
+
+    enabled: bool
+    peer_id: int
+    peers: int = 0
+    term: int = 0
+    commit: int = 0
+    pending_operations: int = 0
+    voter: bool = True
+    shards: dict[str, list[dict[int, str]]] = field(default_factory=dict)
+    transfers: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def _cluster_families(cluster: ClusterStats):
+    """Qdrant's ``cluster_*`` metrics and its replica / transfer figures per collection."""
+    enabled = GaugeMetricFamily("cluster_enabled", "is cluster support enabled")
+    enabled.add_metric([], 1 if cluster.enabled else 0)
+    yield enabled
+    if cluster.enabled:
+        peers = GaugeMetricFamily("cluster_peers_total", "total number of cluster peers")
+        peers.add_metric([], cluster.peers)
+        yield peers
+        # Qdrant types the next two as counters without a ``_total`` suffix, which
+        # prometheus_client cannot print: they are gauges here, with Qdrant's names.
+        term = GaugeMetricFamily("cluster_term", "current cluster term")
+        term.add_metric([], cluster.term)
+        yield term
+        commit = GaugeMetricFamily(
+            "cluster_commit",
+            "index of last committed (finalized) operation cluster peer is aware of",
+            labels=["peer_id"],
+        )
+        commit.add_metric([str(cluster.peer_id)], cluster.commit)
+        yield commit
+        pending = GaugeMetricFamily(
+            "cluster_pending_operations_total", "total number of pending operations for cluster peer"
+        )
+        pending.add_metric([], cluster.pending_operations)
+        yield pending
+        voter = GaugeMetricFamily("cluster_voter", "is cluster peer a voter or learner")
+        voter.add_metric([], 1 if cluster.voter else 0)
+        yield voter
+    # As Qdrant: min / max number of Active replicas over every shard of every
+    # collection (0 / 0 without shards), and the number of shards with a replica
+    # that is not Active.
+    counts = [
+        sum(1 for state in replicas.values() if state == "Active")
+        for shards in cluster.shards.values()
+        for replicas in shards
+    ]
+    low = GaugeMetricFamily("collection_active_replicas_min", "minimum number of active replicas across all shards")
+    low.add_metric([], min(counts, default=0))
+    yield low
+    high = GaugeMetricFamily("collection_active_replicas_max", "maximum number of active replicas across all shards")
+    high.add_metric([], max(counts, default=0))
+    yield high
+    dead = GaugeMetricFamily("collection_dead_replicas", "total amount of shard replicas in non-active state")
+    dead.add_metric(
+        [],
+        sum(
+            1
+            for shards in cluster.shards.values()
+            for replicas in shards
+            if any(state != "Active" for state in replicas.values())
+        ),
+    )
+    yield dead
+    incoming = GaugeMetricFamily(
+        "collection_shard_transfer_incoming", "incoming shard transfers currently running", labels=["id"]
+    )
+    outgoing = GaugeMetricFamily(
+        "collection_shard_transfer_outgoing", "outgoing shard transfers currently running", labels=["id"]
+    )
+    for name in sorted(cluster.shards):
+        transfers = cluster.transfers.get(name, [])
+        incoming.add_metric([name], sum(1 for _, to_peer in transfers if to_peer == cluster.peer_id))
+        outgoing.add_metric([name], sum(1 for from_peer, _ in transfers if from_peer == cluster.peer_id))
+    yield incoming
+    yield outgoing
+
+
 class _StateCollector(Collector):
     """Reads collection figures at scrape time, so they are never stale."""
 
-    def __init__(self, stats: Callable[[], Iterable[CollectionStats]]) -> None:
+    def __init__(
+        self,
+        stats: Callable[[], Iterable[CollectionStats]],
+        cluster: Callable[[], ClusterStats | None] | None = None,
+    ) -> None:
         self._stats = stats
+        self._cluster = cluster
 
     def collect(self):  # type: ignore[override]
         info = InfoMetricFamily("app", "information about the qdrant-compatible server")
@@ -49,16 +143,23 @@ class _StateCollector(Collector):
         for s in stats:
             points.add_metric([s.name], s.points)
         yield points
+        cluster = self._cluster() if self._cluster is not None else None
+        if cluster is not None:
+            yield from _cluster_families(cluster)
 
 
 class NodeMetrics:
     """The node's metric registry and the instruments the transports update."""
 
-    def __init__(self, stats: Callable[[], Iterable[CollectionStats]]) -> None:
+    def __init__(
+        self,
+        stats: Callable[[], Iterable[CollectionStats]],
+        cluster: Callable[[], ClusterStats | None] | None = None,
+    ) -> None:
         # Qdrant exposes no ``*_created`` series; the switch is process-wide in prometheus_client.
         disable_created_metrics()
         self.registry = CollectorRegistry()
-        self.registry.register(_StateCollector(stats))
+        self.registry.register(_StateCollector(stats, cluster))
         self.rest_responses = Counter(
             "rest_responses",
             "total number of REST responses",

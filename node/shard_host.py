@@ -45,7 +45,8 @@ class NodeShardHost:
         if forward:
             # The sender chose this peer to coordinate the write across the replica set.
             return await self._replica_set(collection, shard_id).update(op, "weak", forwarded=True)
-        return await self._local(collection, shard_id).update(op, False)
+        # A write to this peer's replica: forwarded on if it is a transfer's source.
+        return await self._replica_set(collection, shard_id).update_local(op)
 
     async def search(self, collection: str, shard_id: int, request: SearchRequest) -> list[ScoredPoint]:
         return await self._local(collection, shard_id).search(request)
@@ -74,9 +75,16 @@ class NodeShardHost:
         await self._local(collection, shard_id).update(UpsertPoints(points=points), False)
 
     async def clear_local(self, collection: str, shard_id: int) -> None:
-        """Empty this peer's replica before a transfer refills it."""
+        """Empty this peer's replica before a transfer refills it.
+
+        Refused (the source retries) until this peer has applied the transfer's start:
+        only then does its replica take forwarded writes as a transfer target should.
+        """
+        replica_set = self._replica_set(collection, shard_id)
+        if replica_set.replicas.get(self._catalog.peer_id) != "Partial":
+            raise ServiceUnavailable(f"Shard {shard_id} of `{collection}` is not a transfer target on this peer yet")
         everything = DeletePoints(selector=PointSelector(filter=Filter()))
-        await self._local(collection, shard_id).update(everything, False)
+        await replica_set.replica(self._catalog.peer_id).update(everything, False)
 
 
 class NodePeerHost:

@@ -96,10 +96,7 @@ class Collection:
         if not self.custom_sharding:
             return sorted(self.shards)
         if not shard_keys:
-            raise BadInput(
-                "Bad request: Shard key not specified. Collection uses custom sharding, "
-                "so each write operation must specify a shard key"
-            )
+            raise BadInput("Wrong input: Shard key not specified")  # Qdrant's words
         found: list[int] = []
         for key in shard_keys:
             target = getattr(key, "target", None)
@@ -107,7 +104,7 @@ class Collection:
                 key = target if shard_key_to_str(target) in self.shard_keys else key.fallback
             ids = self.shard_keys.get(shard_key_to_str(key))
             if ids is None:
-                raise NotFound(f"Not found: Shard key {key!r} not found in collection {self.name}")
+                raise BadInput(f"Wrong input: Shard key {shard_key_to_str(key)} not found")
             found.extend(ids)
         return sorted(set(found))
 

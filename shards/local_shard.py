@@ -145,11 +145,15 @@ class LocalShard:
     def last_operation(self) -> int:
         return self._last_op
 
-    def apply(self, op: UpdateOperation, op_num: int | None = None) -> int:
-        """Apply one update durably; returns the operation number used."""
+    def apply(self, op: UpdateOperation, op_num: int | None = None, missing_ok: bool = False) -> int:
+        """Apply one update durably; returns the operation number used.
+
+        ``missing_ok`` skips points the operation names but this shard lacks instead of
+        failing (a shard transfer's target, which has not received every point yet).
+        """
         with self._write_lock:
             number = op_num if op_num is not None else self._last_op + 1
-            changes = self._plan(op, number)
+            changes = self._plan(op, number, missing_ok)
             batch = WriteBatch(raw_mode=True)
             for point_id, stored in changes:
                 key = _POINT_PREFIX + point_id_key(point_id)
@@ -172,16 +176,18 @@ class LocalShard:
                 self._last_op = new_last
             return number
 
-    def _plan(self, op: UpdateOperation, number: int) -> list[tuple[PointId, StoredPoint | None]]:
+    def _plan(
+        self, op: UpdateOperation, number: int, missing_ok: bool = False
+    ) -> list[tuple[PointId, StoredPoint | None]]:
         """Compute the new stored state of every point the operation touches."""
         if isinstance(op, UpsertPoints):
             return self._plan_upsert(op, number)
         if isinstance(op, DeletePoints):
             return [(pid, None) for pid in self._select(op.selector, must_exist=False)]
         if isinstance(op, UpdateVectors):
-            return self._plan_update_vectors(op, number)
+            return self._plan_update_vectors(op, number, missing_ok)
         changes: list[tuple[PointId, StoredPoint | None]] = []
-        for pid in self._select(op.selector, must_exist=not isinstance(op, DeletePoints)):
+        for pid in self._select(op.selector, must_exist=not missing_ok):
             offset = self._ids[pid]
             if self._versions[offset] > number:
                 continue
@@ -219,7 +225,9 @@ class LocalShard:
             changes.append((point.id, StoredPoint(self._take_offset(), number, point.payload or {}, point.vectors)))
         return changes
 
-    def _plan_update_vectors(self, op: UpdateVectors, number: int) -> list[tuple[PointId, StoredPoint | None]]:
+    def _plan_update_vectors(
+        self, op: UpdateVectors, number: int, missing_ok: bool = False
+    ) -> list[tuple[PointId, StoredPoint | None]]:
         # One id named twice gets both updates, in order (one change per point).
         updates: dict[PointId, dict[str, VectorValue]] = {}
         for pid, new_vectors in op.points:
@@ -228,6 +236,8 @@ class LocalShard:
         for pid, new_vectors in updates.items():
             offset = self._ids.get(pid)
             if offset is None:
+                if missing_ok:
+                    continue
                 raise NotFound(f"Not found: No point with id {pid} found")
             if self._versions[offset] > number:
                 continue

@@ -6,17 +6,21 @@ or a remote one. Failures are reported through ``on_replica_failure``; the
 replica set never calls consensus itself.
 
 Writes (Qdrant's ``ordering``):
-* ``weak``: this node coordinates and sends to every Active (and transfer-ready
-  Partial) replica in parallel; ``write_consistency_factor`` of them, capped by
-  the number of Active replicas left after failed ones are deactivated, must
-  apply the write.
+* ``weak``: this node coordinates and sends to every Active and Partial
+  replica in parallel; ``write_consistency_factor`` of the Active ones, capped
+  by the number of Active replicas left after failed ones are deactivated,
+  must apply the write. A Partial replica (a transfer's target) does not count
+  and its failures are ignored: the transfer's source forwards what it misses.
 * ``medium``: the highest-id Active replica coordinates; if it is unreachable
   it is reported and the next one is tried.
 * ``strong``: the highest-id replica coordinates, whatever its state; if it is
   down the write fails.
-* While the shard is being transferred, every write goes through the transfer's
-  source, which serializes writes with the batches it streams, so the target
-  sees records and updates in the source's order.
+* While the shard is being transferred, every write the source's replica
+  applies is also forwarded to the target (``update_local``), serialized with
+  the batches the source streams under ``transfer_lock``, so the target ends
+  with the source's contents even when a coordinator's view of the transfer
+  lags behind (Qdrant's forward proxy). A Partial target applies writes
+  leniently: points it has not received yet are skipped.
 
 Reads (Qdrant's ``consistency``): one Active replica, local first, the next one
 on failure; or ``all`` / ``majority`` / ``quorum`` / an integer number of
@@ -73,7 +77,9 @@ class LocalReplica:
         self.peer_id = peer_id
         self.shard = shard
 
-    async def update(self, op: UpdateOperation, forward: bool = False) -> int:
+    async def update(self, op: UpdateOperation, forward: bool = False, missing_ok: bool = False) -> int:
+        if missing_ok:
+            return await asyncio.to_thread(self.shard.apply, op, None, True)
         return await asyncio.to_thread(self.shard.apply, op)
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
@@ -132,8 +138,11 @@ class ReplicaSet:
         self._on_replica_failure = on_replica_failure
         self.write_consistency_factor = write_consistency_factor
         self.transfers: list[tuple[int, int]] = []  # (from_peer, to_peer)
-        self.ready_targets: set[int] = set()  # Partial targets that may receive writes
+        self.ready_targets: set[int] = set()  # targets emptied by this source: it forwards writes to them
+        self.transfer_failures: dict[int, DomainError] = {}  # target -> a forwarded write it could not take
         self.transfer_lock = asyncio.Lock()
+        self._unforwarded_writes = 0  # local writes in flight that no transfer target gets
+        self._unforwarded_done = asyncio.Event()
 
     # ------------------------------------------------------------------ membership
 
@@ -144,8 +153,10 @@ class ReplicaSet:
     def set_replicas(self, replicas: dict[int, str], transfers: Iterable[tuple[int, int]] = ()) -> None:
         self.replicas = dict(replicas)
         self.transfers = list(transfers)
-        targets = {to for _, to in self.transfers}
+        targets = {to for source, to in self.transfers if source == self.this_peer}
         self.ready_targets &= targets
+        for target in [peer for peer in self.transfer_failures if peer not in targets]:
+            del self.transfer_failures[target]
 
     def replica(self, peer_id: int) -> Replica:
         if peer_id == self.this_peer:
@@ -181,15 +192,7 @@ class ReplicaSet:
     # ------------------------------------------------------------------ writes
 
     async def update(self, op: UpdateOperation, ordering: str = "weak", forwarded: bool = False) -> int:
-        if self.transfers and not forwarded:
-            source = self.transfers[0][0]
-            if source != self.this_peer:
-                return await self.replica(source).update(op, True)
-            forwarded = True
         if forwarded:
-            if self.transfers and self.transfers[0][0] == self.this_peer:
-                async with self.transfer_lock:
-                    return await self._write_all(op)
             return await self._write_all(op)
         if ordering == "weak":
             return await self._write_all(op)
@@ -225,21 +228,69 @@ class ReplicaSet:
                 tried.add(leader)
                 await self._report(leader)
 
+    async def update_local(self, op: UpdateOperation) -> int:
+        """Apply a write to this peer's replica (whoever coordinates it).
+
+        On a transfer's source the write is also forwarded, in the same order, to
+        every target this source has already emptied; on a transfer's target
+        (Partial) points that have not arrived yet are skipped.
+        """
+        local = self.replica(self.this_peer)
+        if self.replicas.get(self.this_peer) == PARTIAL:
+            return await local.update(op, False, True)  # type: ignore[call-arg]
+        if not self.ready_targets:
+            # Not forwarded: a transfer that adds a target meanwhile must wait for this
+            # write before it reads the replica (``wait_unforwarded_writes``).
+            self._unforwarded_writes += 1
+            try:
+                return await local.update(op, False)
+            finally:
+                self._unforwarded_writes -= 1
+                if not self._unforwarded_writes:
+                    self._unforwarded_done.set()
+        async with self.transfer_lock:
+            result = await local.update(op, False)
+            targets = sorted(self.ready_targets)
+            answers = await asyncio.gather(
+                *(self.replica(peer).update(op, False) for peer in targets), return_exceptions=True
+            )
+            for peer, answer in zip(targets, answers):
+                if isinstance(answer, BaseException) and _is_unreachable(answer):
+                    # The target missed a write: the transfer must not finish (it aborts).
+                    self.transfer_failures.setdefault(
+                        peer, answer if isinstance(answer, DomainError) else ServiceUnavailable(str(answer))
+                    )
+            return result
+
+    async def wait_unforwarded_writes(self) -> None:
+        """Wait until the local writes that started before a transfer target was added
+        (and so are not forwarded to it) are applied: the transfer's reads must see them."""
+        while self._unforwarded_writes:
+            self._unforwarded_done.clear()
+            await self._unforwarded_done.wait()
+
     async def _write_all(self, op: UpdateOperation) -> int:
-        """Apply on every Active (and ready Partial) replica; enforce write consistency."""
+        """Apply on every Active and Partial replica; enforce write consistency on the Active ones."""
         active = self.active_peers()
-        targets = active + sorted(
-            peer for peer, state in self.replicas.items() if state == PARTIAL and peer in self.ready_targets
-        )
+        partial = sorted(peer for peer, state in self.replicas.items() if state == PARTIAL)
+        targets = active + partial
         if not active:
             raise ServiceUnavailable(f"No active replica for shard {self.shard_id}")
         results = await asyncio.gather(
-            *(self.replica(peer).update(op, False) for peer in targets), return_exceptions=True
+            *(
+                self.update_local(op) if peer == self.this_peer else self.replica(peer).update(op, False)
+                for peer in targets
+            ),
+            return_exceptions=True,
         )
         successes = 0
         operation_id = 0
         unreachable: list[int] = []
         for peer, result in zip(targets, results):
+            if peer not in active:
+                if isinstance(result, BaseException):
+                    logger.debug("transfer target %d of shard %d skipped a write: %s", peer, self.shard_id, result)
+                continue
             if isinstance(result, BaseException):
                 if isinstance(result, _UNREACHABLE) or not isinstance(result, DomainError):
                     unreachable.append(peer)
@@ -325,6 +376,10 @@ class ReplicaSet:
     def close(self) -> None:
         if self.local is not None:
             self.local.close()
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    return isinstance(error, _UNREACHABLE) or not isinstance(error, DomainError)
 
 
 def _newest_records(answers: list[list[Record]]) -> list[Record]:

@@ -277,6 +277,15 @@ def test_set_replica_state(state: ClusterState) -> None:
         SetReplicaState("books", 0, 1, "Sleeping")
 
 
+def test_stale_dead_or_active_report_does_not_bring_a_replica_back(state: ClusterState) -> None:
+    # A peer with an old view reports a replica that was moved away meanwhile.
+    before = state.digest()
+    assert state.apply(SetReplicaState("books", 0, 7, "Dead")) is False
+    assert state.apply(SetReplicaState("books", 0, 7, "Active")) is False
+    assert state.digest() == before
+    assert 7 not in state.collection("books").shards[0]
+
+
 def test_remove_peer_holding_replicas_is_refused_without_force(state: ClusterState) -> None:
     for peer in (1, 2, 3, 4):
         state.apply(AddPeer(peer, f"http://n{peer}:6335"))
@@ -301,10 +310,11 @@ def test_forced_remove_peer_aborts_its_transfers(state: ClusterState) -> None:
     assert meta.transfers == ()
     assert meta.shards == {0: {1: "Active", 2: "Active"}, 1: {2: "Active", 3: "Active"}}
     assert meta.version == version + 1
-    # Removing a transfer's source drops the Partial target too.
+    # Removing a replication's source leaves its Partial target Dead, to be recovered
+    # from another replica (Qdrant marks the target of an aborted sync transfer Dead).
     state.apply(StartTransfer("books", 1, 3, 1, sync=True))
     state.apply(RemovePeer(3, force=True))
-    assert state.collection("books").shards[1] == {2: "Active"}
+    assert state.collection("books").shards[1] == {1: "Dead", 2: "Active"}
     assert state.transfers_of("books") == ()
 
 
@@ -372,7 +382,8 @@ def test_remove_replica_aborts_its_transfers(cluster: ClusterState) -> None:
     cluster.apply(StartTransfer("books", 0, 1, 4, sync=True))
     cluster.apply(RemoveReplica("books", 0, 1))
     assert cluster.transfers_of("books") == ()
-    assert cluster.collection("books").shards[0] == {2: "Active"}
+    # The cut replication leaves its target Dead (to be recovered from peer 2).
+    assert cluster.collection("books").shards[0] == {2: "Active", 4: "Dead"}
 
 
 def test_dead_replica_aborts_its_transfers(cluster: ClusterState) -> None:
@@ -383,7 +394,7 @@ def test_dead_replica_aborts_its_transfers(cluster: ClusterState) -> None:
     assert cluster.replica_state("books", 0, 4) == "Dead"
     cluster.apply(SetReplicaState("books", 1, 2, "Dead"))
     assert cluster.transfers_of("books") == ()
-    assert cluster.replica_state("books", 1, 1) is None
+    assert cluster.replica_state("books", 1, 1) == "Dead"
 
 
 # ---- shard transfers -------------------------------------------------------------
@@ -414,12 +425,13 @@ def test_abort_transfer_drops_partial_target_and_keeps_source(cluster: ClusterSt
     meta = cluster.collection("books")
     assert meta.shards == before and meta.transfers == ()
     assert meta.version == 3
-    # A Dead target is reset to Partial by the transfer, then dropped by the abort.
+    # A Dead target is reset to Partial by its recovery; an aborted recovery (or any
+    # replication) leaves it Dead, as Qdrant does: the replica is kept, to be recovered.
     cluster.apply(SetReplicaState("books", 0, 3, "Dead"))
     cluster.apply(StartTransfer("books", 0, 1, 3, sync=True))
     assert cluster.replica_state("books", 0, 3) == "Partial"
     cluster.apply(AbortTransfer("books", 0, 1, 3))
-    assert cluster.replica_state("books", 0, 3) is None
+    assert cluster.replica_state("books", 0, 3) == "Dead"
 
 
 def test_unknown_transfer_is_not_found(cluster: ClusterState) -> None:
