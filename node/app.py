@@ -17,7 +17,7 @@ from consensus.raft import RaftNode
 from node.catalog import CollectionCatalog
 from node.cluster_admin import ClusterAdmin
 from node.cluster_tasks import ClusterTasks
-from node.membership import RAFT_PORT_OFFSET, MembersFile, PeerAddress, raft_address_of
+from node.membership import RAFT_PORT_OFFSET, MembersFile, PeerAddress, raft_address_of  # noqa: F401 (re-exported)
 from node.shard_host import NodePeerHost, NodeShardHost
 from shards.remote_shard import RemoteShard
 from transport.p2p.client import PeerClient

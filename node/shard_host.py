@@ -16,10 +16,9 @@ from shards.operations import (
     ScrollRequest,
     SearchRequest,
     UpdateOperation,
-    UpsertPoints,
 )
 from shards.replica_set import ReplicaSet
-from shards.types import PayloadSelector, PointId, PointStruct, Record, ScoredPoint, VectorSelector
+from shards.types import PayloadSelector, PointId, Record, ScoredPoint, VectorSelector
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class NodeShardHost:
             # The sender chose this peer to coordinate the write across the replica set.
             return await self._replica_set(collection, shard_id).update(op, "weak", forwarded=True)
         # A write to this peer's replica: forwarded on if it is a transfer's source.
-        return await self._replica_set(collection, shard_id).update_local(op)
+        return await self._replica_set(collection, shard_id).update_local(op, op_num)
 
     async def search(self, collection: str, shard_id: int, request: SearchRequest) -> list[ScoredPoint]:
         return await self._local(collection, shard_id).search(request)
@@ -71,8 +70,10 @@ class NodeShardHost:
         """Store a batch of a shard transfer: whole records, as the source holds them."""
         if not records:
             return
-        points = tuple(PointStruct(r.id, dict(r.vectors or {}), dict(r.payload or {})) for r in records)
-        await self._local(collection, shard_id).update(UpsertPoints(points=points), False)
+        local = self._replica_set(collection, shard_id).local
+        if local is None:
+            raise ServiceUnavailable(f"Shard {shard_id} of `{collection}` has no replica on this peer yet")
+        await asyncio.to_thread(local.restore, records)
 
     async def clear_local(self, collection: str, shard_id: int) -> None:
         """Empty this peer's replica before a transfer refills it.

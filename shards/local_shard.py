@@ -79,6 +79,8 @@ class LocalShard:
         self._sync = WriteOptions()
         self._sync.sync = True
         self._write_lock = threading.Lock()
+        self._clock_lock = threading.Lock()
+        self._clock = 0
         self._state_lock = threading.RLock()
         self._dense: dict[str, DenseVectorIndex] = {}
         self._sparse: dict[str, SparseVectorIndex] = {}
@@ -145,6 +147,21 @@ class LocalShard:
     def last_operation(self) -> int:
         return self._last_op
 
+    def next_operation_number(self) -> int:
+        """Reserve the number of a write this replica coordinates.
+
+        Numbers work as a Lamport clock: each replica's counter moves past every
+        number it sees, so the versions of one point are comparable across replicas
+        and the write with the higher number wins wherever writes arrive reordered.
+        """
+        with self._clock_lock:
+            self._clock = max(self._clock, self._last_op) + 1
+            return self._clock
+
+    def observe_operation_number(self, number: int) -> None:
+        with self._clock_lock:
+            self._clock = max(self._clock, number)
+
     def apply(self, op: UpdateOperation, op_num: int | None = None, missing_ok: bool = False) -> int:
         """Apply one update durably; returns the operation number used.
 
@@ -152,29 +169,55 @@ class LocalShard:
         failing (a shard transfer's target, which has not received every point yet).
         """
         with self._write_lock:
-            number = op_num if op_num is not None else self._last_op + 1
-            changes = self._plan(op, number, missing_ok)
-            batch = WriteBatch(raw_mode=True)
-            for point_id, stored in changes:
-                key = _POINT_PREFIX + point_id_key(point_id)
-                if stored is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, encode_point(stored))
-            new_last = max(self._last_op, number)
-            batch.put(_LAST_OP_KEY, str(new_last).encode())
-            batch.put(_NEXT_OFFSET_KEY, str(self._next_offset).encode())
-            self._db.write(batch, self._sync)
-            with self._state_lock:
-                pending: dict[str, tuple[list[int], list[np.ndarray]]] = {}
-                for point_id, stored in changes:
-                    self._remove_memory(point_id, keep_offset=stored.offset if stored else None)
-                    if stored is not None:
-                        self._install_memory(point_id, stored, pending)
-                for name, (offsets, vectors) in pending.items():
-                    self._put_dense(name, offsets, vectors)
-                self._last_op = new_last
+            number = op_num if op_num is not None else self.next_operation_number()
+            self.observe_operation_number(number)
+            self._commit(self._plan(op, number, missing_ok), number)
             return number
+
+    def restore(self, records: list[Record]) -> None:
+        """Store whole records as another replica holds them, versions included.
+
+        A shard transfer fills its target this way, so that versions stay
+        comparable across replicas; a point already newer here is left alone.
+        """
+        with self._write_lock:
+            changes: list[tuple[PointId, StoredPoint | None]] = []
+            top = 0
+            for record in records:
+                offset = self._ids.get(record.id)
+                if offset is not None and self._versions[offset] > record.version:
+                    continue
+                stored = StoredPoint(
+                    self._take_offset(), record.version, dict(record.payload or {}), dict(record.vectors or {})
+                )
+                changes.append((record.id, stored))
+                top = max(top, record.version)
+            self.observe_operation_number(top)
+            self._commit(changes, top)
+
+    def _commit(self, changes: list[tuple[PointId, StoredPoint | None]], number: int) -> None:
+        """Write the planned point states as one synced batch, then apply them in memory
+        (caller holds the write lock)."""
+        batch = WriteBatch(raw_mode=True)
+        for point_id, stored in changes:
+            key = _POINT_PREFIX + point_id_key(point_id)
+            if stored is None:
+                batch.delete(key)
+            else:
+                batch.put(key, encode_point(stored))
+        new_last = max(self._last_op, number)
+        batch.put(_LAST_OP_KEY, str(new_last).encode())
+        batch.put(_NEXT_OFFSET_KEY, str(self._next_offset).encode())
+        self._db.write(batch, self._sync)
+        with self._state_lock:
+            pending: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+            for point_id, stored in changes:
+                self._remove_memory(point_id, keep_offset=stored.offset if stored else None)
+                if stored is not None:
+                    self._install_memory(point_id, stored, pending)
+            for name, (offsets, vectors) in pending.items():
+                self._put_dense(name, offsets, vectors)
+            self._last_op = new_last
 
     def _plan(
         self, op: UpdateOperation, number: int, missing_ok: bool = False
@@ -189,8 +232,6 @@ class LocalShard:
         changes: list[tuple[PointId, StoredPoint | None]] = []
         for pid in self._select(op.selector, must_exist=not missing_ok):
             offset = self._ids[pid]
-            if self._versions[offset] > number:
-                continue
             payload = self._payloads[offset]
             vectors = self._vectors_of(offset)
             if isinstance(op, DeleteVectors):
@@ -205,7 +246,7 @@ class LocalShard:
                 payload = {}
             else:  # pragma: no cover - exhaustive
                 raise BadInput(f"unsupported operation {type(op).__name__}")
-            changes.append((pid, StoredPoint(offset, number, payload, vectors)))
+            changes.append((pid, StoredPoint(offset, self._version_after(offset, number), payload, vectors)))
         return changes
 
     def _plan_upsert(self, op: UpsertPoints, number: int) -> list[tuple[PointId, StoredPoint | None]]:
@@ -216,13 +257,14 @@ class LocalShard:
         for point in latest.values():
             offset = self._ids.get(point.id)
             if offset is not None:
-                if op.update_mode == "insert_only" or self._versions[offset] > number:
+                if op.update_mode == "insert_only":
                     continue
                 if op.update_filter is not None and not self._matches(op.update_filter, point.id, offset):
                     continue
             elif op.update_mode == "update_only":
                 continue
-            changes.append((point.id, StoredPoint(self._take_offset(), number, point.payload or {}, point.vectors)))
+            version = number if offset is None else self._version_after(offset, number)
+            changes.append((point.id, StoredPoint(self._take_offset(), version, point.payload or {}, point.vectors)))
         return changes
 
     def _plan_update_vectors(
@@ -239,14 +281,19 @@ class LocalShard:
                 if missing_ok:
                     continue
                 raise NotFound(f"Not found: No point with id {pid} found")
-            if self._versions[offset] > number:
-                continue
             if op.update_filter is not None and not self._matches(op.update_filter, pid, offset):
                 continue
             vectors = self._vectors_of(offset)
             vectors.update(new_vectors)
-            changes.append((pid, StoredPoint(self._take_offset(), number, self._payloads[offset], vectors)))
+            version = self._version_after(offset, number)
+            changes.append((pid, StoredPoint(self._take_offset(), version, self._payloads[offset], vectors)))
         return changes
+
+    def _version_after(self, offset: int, number: int) -> int:
+        """A point's version after a write: writes apply in arrival order, and the
+        version never goes down, so the replica holding the newest write of a point
+        shows the highest version (what reads merging several replicas compare)."""
+        return max(self._versions[offset], number)
 
     def _take_offset(self) -> int:
         offset = self._next_offset

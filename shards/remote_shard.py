@@ -22,8 +22,8 @@ class RemoteShard:
         self.collection = collection
         self.shard_id = shard_id
 
-    async def update(self, op: UpdateOperation, forward: bool = False) -> int:
-        return await self._client.update(self.peer_uri, self.collection, self.shard_id, op, None, forward)
+    async def update(self, op: UpdateOperation, forward: bool = False, op_num: int | None = None) -> int:
+        return await self._client.update(self.peer_uri, self.collection, self.shard_id, op, op_num, forward)
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
         return await self._client.search(self.peer_uri, self.collection, self.shard_id, request)

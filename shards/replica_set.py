@@ -57,7 +57,7 @@ class Replica(Protocol):
 
     peer_id: int
 
-    async def update(self, op: UpdateOperation, forward: bool) -> int: ...
+    async def update(self, op: UpdateOperation, forward: bool, op_num: int | None = None) -> int: ...
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]: ...
 
@@ -77,10 +77,10 @@ class LocalReplica:
         self.peer_id = peer_id
         self.shard = shard
 
-    async def update(self, op: UpdateOperation, forward: bool = False, missing_ok: bool = False) -> int:
-        if missing_ok:
-            return await asyncio.to_thread(self.shard.apply, op, None, True)
-        return await asyncio.to_thread(self.shard.apply, op)
+    async def update(
+        self, op: UpdateOperation, forward: bool = False, op_num: int | None = None, missing_ok: bool = False
+    ) -> int:
+        return await asyncio.to_thread(self.shard.apply, op, op_num, missing_ok)
 
     async def search(self, request: SearchRequest) -> list[ScoredPoint]:
         shard = self.shard
@@ -228,7 +228,7 @@ class ReplicaSet:
                 tried.add(leader)
                 await self._report(leader)
 
-    async def update_local(self, op: UpdateOperation) -> int:
+    async def update_local(self, op: UpdateOperation, op_num: int | None = None) -> int:
         """Apply a write to this peer's replica (whoever coordinates it).
 
         On a transfer's source the write is also forwarded, in the same order, to
@@ -237,22 +237,22 @@ class ReplicaSet:
         """
         local = self.replica(self.this_peer)
         if self.replicas.get(self.this_peer) == PARTIAL:
-            return await local.update(op, False, True)  # type: ignore[call-arg]
+            return await local.update(op, False, op_num, missing_ok=True)  # type: ignore[call-arg]
         if not self.ready_targets:
             # Not forwarded: a transfer that adds a target meanwhile must wait for this
             # write before it reads the replica (``wait_unforwarded_writes``).
             self._unforwarded_writes += 1
             try:
-                return await local.update(op, False)
+                return await local.update(op, False, op_num)
             finally:
                 self._unforwarded_writes -= 1
                 if not self._unforwarded_writes:
                     self._unforwarded_done.set()
         async with self.transfer_lock:
-            result = await local.update(op, False)
+            result = await local.update(op, False, op_num)
             targets = sorted(self.ready_targets)
             answers = await asyncio.gather(
-                *(self.replica(peer).update(op, False) for peer in targets), return_exceptions=True
+                *(self.replica(peer).update(op, False, result) for peer in targets), return_exceptions=True
             )
             for peer, answer in zip(targets, answers):
                 if isinstance(answer, BaseException) and _is_unreachable(answer):
@@ -276,9 +276,13 @@ class ReplicaSet:
         targets = active + partial
         if not active:
             raise ServiceUnavailable(f"No active replica for shard {self.shard_id}")
+        # One number for the write on every replica (see LocalShard.next_operation_number).
+        op_num = self.local.next_operation_number() if self.local is not None else None
         results = await asyncio.gather(
             *(
-                self.update_local(op) if peer == self.this_peer else self.replica(peer).update(op, False)
+                self.update_local(op, op_num)
+                if peer == self.this_peer
+                else self.replica(peer).update(op, False, op_num)
                 for peer in targets
             ),
             return_exceptions=True,

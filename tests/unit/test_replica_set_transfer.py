@@ -21,7 +21,7 @@ class FakeReplica:
         self.fail = fail
         self.applied: list = []
 
-    async def update(self, op, forward=False, missing_ok=False):
+    async def update(self, op, forward=False, op_num=None, missing_ok=False):
         if self.fail is not None:
             raise self.fail
         self.applied.append((op, missing_ok))

@@ -10,7 +10,6 @@ from consensus.errors import BadInput, NotFound
 from dataclasses import replace
 
 from shards.collection import Collection, ReadOptions
-from shards.collection_config import dense_vectors, sparse_vectors
 from shards.operations import ScrollRequest, UpdateResult
 from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
 from transport.rest import point_parsing as parsing
