@@ -148,6 +148,7 @@ class CollectionCatalog:
                 )
                 collection.shards[shard_id] = replica_set
             replica_set.write_consistency_factor = wcf
+            replica_set.read_fan_out_factor = int(meta.config.get("params", {}).get("read_fan_out_factor") or 0)
             replica_set.set_replicas(
                 {int(peer): state for peer, state in replicas.items()},
                 [(t.from_peer, t.to_peer) for t in transfers if t.shard_id == shard_id],

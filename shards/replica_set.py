@@ -137,6 +137,7 @@ class ReplicaSet:
         self._remotes: dict[int, Replica] = {}
         self._on_replica_failure = on_replica_failure
         self.write_consistency_factor = write_consistency_factor
+        self.read_fan_out_factor = 0
         self.transfers: list[tuple[int, int]] = []  # (from_peer, to_peer)
         self.ready_targets: set[int] = set()  # targets emptied by this source: it forwards writes to them
         self.transfer_failures: dict[int, DomainError] = {}  # target -> a forwarded write it could not take
@@ -334,6 +335,8 @@ class ReplicaSet:
         if not order:
             raise ServiceUnavailable(f"No active replica for shard {self.shard_id}")
         needed = self._replica_count(consistency, len(order))
+        if needed == 1 and self.read_fan_out_factor > 0 and len(order) > 1:
+            return [await self._first_answer(call, order)]
         answers: list[Any] = []
         last_error: DomainError | None = None
         pending = list(order)
@@ -351,6 +354,29 @@ class ReplicaSet:
             message = last_error.message if last_error else "not enough replicas answered"
             raise ServiceUnavailable(f"Read of shard {self.shard_id} failed: {message}")
         return answers
+
+    async def _first_answer(self, call: Callable[[Replica], Awaitable[Any]], order: list[int]) -> Any:
+        """``read_fan_out_factor``: ask that many extra replicas at once, keep the first answer."""
+        pending = list(order)
+        last_error: BaseException | None = None
+        while pending:
+            batch, pending = pending[: 1 + self.read_fan_out_factor], pending[1 + self.read_fan_out_factor :]
+            tasks = {asyncio.ensure_future(call(self.replica(peer))) for peer in batch}
+            try:
+                while tasks:
+                    done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        error = task.exception()
+                        if error is None:
+                            return task.result()
+                        if isinstance(error, DomainError) and not isinstance(error, _UNREACHABLE):
+                            raise error
+                        last_error = error
+            finally:
+                for task in tasks:
+                    task.cancel()
+        message = getattr(last_error, "message", str(last_error))
+        raise ServiceUnavailable(f"Read of shard {self.shard_id} failed: {message}")
 
     async def search(self, request: SearchRequest, consistency: Any = None) -> list[ScoredPoint]:
         answers = await self._read(lambda replica: replica.search(request), consistency)
