@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from typing import Any, Callable
 
 import requests
 
 from shards.operations import ScrollRequest
 from shards.types import PayloadSelector, VectorSelector
+from tests import polling
 from tests.node_process import NodeProcess
 from transport.p2p.client import PeerClient
 
@@ -20,18 +20,9 @@ CLUSTER_ENV = {"QDRANT__CLUSTER__ENABLED": "true"}
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (requests.RequestException, AssertionError, KeyError) as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})")
-        time.sleep(interval)
+    return polling.wait_for(
+        predicate, timeout, interval, what, tolerate=(requests.RequestException, AssertionError, KeyError)
+    )
 
 
 class Cluster:

@@ -8,11 +8,12 @@ can be checked, together with the fact that a failed request changed nothing.
 from __future__ import annotations
 
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+
+from tests import polling
 import requests
 from qdrant_client import QdrantClient, models
 
@@ -45,15 +46,8 @@ def collection_names(client: QdrantClient) -> set[str]:
     return {c.name for c in client.get_collections().collections}
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
+    return polling.wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 SIMPLE = {"vectors": {"size": 4, "distance": "Cosine"}}

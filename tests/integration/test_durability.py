@@ -7,23 +7,17 @@ storage, then compares what it serves with a model of the writes kept by the tes
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
+
+from tests import polling
 import requests
 from qdrant_client import QdrantClient, models
 
 
 def wait_for(predicate, timeout: float = 40.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def fresh_client(node) -> QdrantClient:

@@ -4,7 +4,6 @@ returning exactly the brute-force top-k."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, Callable
 
@@ -13,6 +12,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from tests import polling
 from tests.integration.filter_cases import CASES
 from tests.integration.filter_oracle import Point, build_points, expected_ids, parse_datetime, values_at
 from tests.integration.filter_support import (
@@ -29,15 +29,8 @@ from tests.node_process import NodeProcess
 POINTS = build_points()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05, what: str = "condition"):
+    return polling.wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 # ------------------------------------------------------------------------- expected counts

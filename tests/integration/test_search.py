@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
+
+from tests import polling
 from qdrant_client import QdrantClient, models
 
 DISTANCES = {
@@ -58,14 +59,7 @@ def assert_hits_match(hits, distance: str, scores_by_id: dict, ranking: list, of
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
 def upsert_dense(client: QdrantClient, name: str, data: np.ndarray, vector_name: str | None = None, start: int = 0,
