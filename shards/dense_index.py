@@ -23,7 +23,7 @@ import pickle
 import threading
 import time
 import uuid
-from typing import Sequence
+from typing import Callable, Sequence
 
 import hnswlib
 import numpy as np
@@ -50,6 +50,8 @@ _VACUUM_MIN = 1000
 # it after this long without writes: extending a graph is incremental, and searches
 # then walk the graph instead of scanning the tail.
 IDLE_EXTEND_SECONDS = 1.0
+BACKLOG_FACTOR = 10
+MAX_DEFER_SECONDS = 5.0  # a steady trickle of writes does not hold indexing back longer than this
 
 _EMPTY_OFFSETS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float32)
@@ -72,6 +74,7 @@ class DenseVectorIndex:
         full_scan_threshold_kb: int = 10000,
         multivector: bool = False,
         build_threads: int = 2,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if dim <= 0:
             raise BadInput(f"Vector dimension must be positive, got {dim}")
@@ -85,6 +88,7 @@ class DenseVectorIndex:
         self.full_scan_threshold_kb = int(full_scan_threshold_kb)
         self.multivector = bool(multivector)
         self.build_threads = max(1, int(build_threads))
+        self._clock = clock  # injectable, so tests need not wait for writes to go quiet
 
         self._dtype = DATATYPES[datatype]
         self._higher_better = dist.higher_is_better(self.distance)
@@ -111,6 +115,7 @@ class DenseVectorIndex:
         self._graph_elements = 0
         self._graph_deleted = 0
         self._last_write = 0.0
+        self._deferred_since: float | None = None
         self._indexed_count = 0
         self._building = False
         self._changed_during_build: set[int] = set()
@@ -150,7 +155,7 @@ class DenseVectorIndex:
             offset_list = offs.tolist()
             self._tail.update(offset_list)
             self._tail_cache = None
-            self._last_write = time.monotonic()
+            self._last_write = self._clock()
             if self._building:
                 self._changed_during_build.update(offset_list)
 
@@ -445,7 +450,10 @@ class DenseVectorIndex:
 
         True when there is no graph and the live vectors reach the threshold, when the
         unindexed tail reaches it, or when enough of the graph is deleted to vacuum.
-        A threshold of 0 disables indexing, as in Qdrant.
+        A threshold of 0 disables indexing, as in Qdrant. While writes stream in, a
+        build waits for them to pause (``IDLE_EXTEND_SECONDS``) unless the backlog
+        has grown to ``BACKLOG_FACTOR`` thresholds: building on 2 cores competes with
+        the ingest itself, and one build after a burst is cheaper than several during it.
         """
         if indexing_threshold_kb <= 0 or self.multivector or self.distance == dist.MANHATTAN:
             return False
@@ -453,11 +461,19 @@ class DenseVectorIndex:
         with self._lock:
             if self._building:
                 return False
+            pending = (self._live if self._graph is None else len(self._tail)) * self._row_bytes
+            if pending >= threshold_bytes and pending > 0:
+                now = self._clock()
+                if self._deferred_since is None:
+                    self._deferred_since = now
+                return (
+                    now - self._last_write >= IDLE_EXTEND_SECONDS
+                    or pending >= BACKLOG_FACTOR * threshold_bytes
+                    or now - self._deferred_since >= MAX_DEFER_SECONDS
+                )
             if self._graph is None:
-                return self._live > 0 and self._live * self._row_bytes >= threshold_bytes
-            if len(self._tail) * self._row_bytes >= threshold_bytes:
-                return True
-            if self._tail and time.monotonic() - self._last_write >= IDLE_EXTEND_SECONDS:
+                return False
+            if self._tail and self._clock() - self._last_write >= IDLE_EXTEND_SECONDS:
                 return True
             return self._graph_deleted >= _VACUUM_MIN and self._graph_deleted > _VACUUM_RATIO * self._graph_elements
 
@@ -530,6 +546,7 @@ class DenseVectorIndex:
 
     def _install_graph(self, graph: hnswlib.Index, indexed: np.ndarray, elements: int, deleted: int) -> None:
         """Swap in a graph whose live labels are ``indexed`` (lock held)."""
+        self._deferred_since = None
         self._graph = graph
         self._indexed = indexed
         self._indexed_count = int(indexed.sum())

@@ -161,15 +161,29 @@ def test_multivector_search_uses_max_sim():
 # ------------------------------------------------------------------ HNSW path
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_needs_indexing_thresholds():
-    index, _ = filled("Cosine", n=300, dim=8)  # 300 * 32 bytes = 9.4 KB
+    clock = FakeClock()
+    index, _ = filled("Cosine", n=400, dim=8, clock=clock)  # 400 * 32 bytes = 12.5 KB
     assert not index.needs_indexing(0)  # 0 disables indexing
-    assert not index.needs_indexing(10)
-    assert index.needs_indexing(9)
+    assert not index.needs_indexing(12)  # writes are still streaming in
+    assert index.needs_indexing(1)  # ... unless the backlog is ten thresholds
+    clock.now += 5  # writes paused
+    assert not index.needs_indexing(13)
+    assert index.needs_indexing(12)
     index.build_index()
-    assert index.indexed_count == 300 and not index.needs_indexing(1)
-    index.put(np.arange(300, 340), np.ones((40, 8), dtype=np.float32))  # 1.25 KB tail
-    assert index.needs_indexing(1) and not index.needs_indexing(2)
+    assert index.indexed_count == 400 and not index.needs_indexing(1)
+    index.put(np.arange(400, 440), np.ones((40, 8), dtype=np.float32))  # 1.25 KB tail
+    assert not index.needs_indexing(1)
+    clock.now += 5
+    assert index.needs_indexing(1)
     manhattan, _ = filled("Manhattan", n=300)
     assert not manhattan.needs_indexing(1)
 

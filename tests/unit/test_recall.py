@@ -30,8 +30,11 @@ def dataset() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("distance", ["Cosine", "Euclid"])
 def test_hnsw_recall_at_10(distance, dataset):
     data, queries = dataset
-    index = DenseVectorIndex(DIM, distance)  # m=16, ef_construct=100, search ef defaults to it
+    clock = [0.0]
+    # m=16, ef_construct=100, search ef defaults to it
+    index = DenseVectorIndex(DIM, distance, clock=lambda: clock[0])
     index.put(np.arange(N_POINTS), data)
+    clock[0] += 5  # the writes have paused
     assert index.needs_indexing(10_000)  # 20k * 512 bytes = 10,000 KB
     started = time.perf_counter()
     index.build_index()
