@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 
 from consensus.errors import BadInput, DomainError, NotFound
 from consensus.operations import (
+    ChangeAliases,
     CreateCollection,
     CreatePayloadIndex,
     DeleteCollection,
@@ -344,6 +345,14 @@ class CollectionCatalog:
         await self._propose(
             CreatePayloadIndex(collection=collection.name, field_name=field, field_schema=schema.to_spec())
         )
+
+    async def change_aliases(self, actions: list[Any]) -> None:
+        """Apply alias actions atomically (all or none), as one replicated operation."""
+        await self._propose(ChangeAliases(actions=tuple(actions)))
+
+    def aliases(self) -> list[tuple[str, str]]:
+        """(alias, collection) pairs, sorted by alias."""
+        return sorted(self._raft.state.aliases.items())
 
     async def drop_payload_index(self, name: str, field: str) -> None:
         collection = self.get(name)

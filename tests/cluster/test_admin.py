@@ -115,6 +115,25 @@ def test_collection_cluster_info(cluster):
     assert missing.status_code == 404
 
 
+def test_alias_made_on_one_node_works_on_every_node(cluster):
+    create(cluster, "aliased", shard_number=2, replication_factor=2)
+    response = cluster.request(
+        cluster.nodes[0], "PUT", "/collections/aliased/points?wait=true", json={"points": points(range(10))}
+    )
+    assert response.status_code == 200, response.text
+    body = {"actions": [{"create_alias": {"collection_name": "aliased", "alias_name": "aliased_live"}}]}
+    assert cluster.request(cluster.nodes[1], "POST", "/collections/aliases", json=body).status_code == 200
+    for node in cluster.nodes:
+        wait_until(
+            lambda node=node: cluster.request(node, "POST", "/collections/aliased_live/points/count", json={}).json()
+            .get("result", {}).get("count") == 10,
+            20,
+            "the alias on every node",
+        )
+        listed = cluster.get(node, "/aliases")["aliases"]
+        assert {"alias_name": "aliased_live", "collection_name": "aliased"} in listed
+
+
 def test_standalone_node_has_no_cluster(tmp_path):
     node = NodeProcess(storage=str(tmp_path / "storage")).start()
     try:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from consensus.errors import DomainError, Unauthorized
-from transport.rest import cluster_handlers, collection_handlers, point_handlers, service_handlers
+from transport.rest import alias_handlers, cluster_handlers, collection_handlers, point_handlers, service_handlers
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.envelope import error, plain_error, status_for
 
@@ -105,6 +105,7 @@ def build_app(
     app["auth"] = ApiKeyPolicy(api_key, read_only_api_key)
     # aiohttp tries routes in the order they were added: the hot ones go first.
     point_handlers.add_routes(app)
+    alias_handlers.add_routes(app)  # before /collections/{name}: "aliases" is not a collection
     collection_handlers.add_routes(app)
     cluster_handlers.add_routes(app)
     service_handlers.add_routes(app)
