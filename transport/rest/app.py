@@ -11,6 +11,7 @@ from aiohttp import web
 
 from consensus.errors import DomainError, Unauthorized
 from transport.rest import alias_handlers, cluster_handlers, collection_handlers, point_handlers, service_handlers
+from transport.rest import facet_handlers, legacy_search
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.envelope import error, plain_error, status_for
 
@@ -105,6 +106,8 @@ def build_app(
     app["auth"] = ApiKeyPolicy(api_key, read_only_api_key)
     # aiohttp tries routes in the order they were added: the hot ones go first.
     point_handlers.add_routes(app)
+    legacy_search.add_routes(app)
+    facet_handlers.add_routes(app)
     alias_handlers.add_routes(app)  # before /collections/{name}: "aliases" is not a collection
     collection_handlers.add_routes(app)
     cluster_handlers.add_routes(app)

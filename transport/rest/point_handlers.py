@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from shards.collection import Collection, ReadOptions
 from shards.operations import ScrollRequest, UpdateResult
+from shards import query_plan
 from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
 from transport.rest import point_parsing as parsing
 from transport.rest.envelope import ok, read_json, started_at
@@ -157,17 +158,22 @@ async def count(request: web.Request) -> web.Response:
 async def query(request: web.Request) -> web.Response:
     collection = _collection(request)
     body = await _body(request)
-    parsed = parsing.parse_query(body, _schema(collection))
     options = _read_options(request, body)
-    hits: list[ScoredPoint]
-    if parsed.is_scroll:
-        hits = await _scroll_as_hits(collection, parsed.request, options)
-    elif parsed.by_id is not None:
-        hits = await collection.search_by_id(parsed.request, parsed.by_id, options)
-    else:
-        hits = await collection.search(parsed.request, options)
+    hits = await run_query(collection, body, options)
     points = [render_scored_point(hit, collection.config) for hit in hits]
     return ok({"points": points}, started_at(request))
+
+
+async def run_query(collection: Collection, body: Any, options: ReadOptions) -> list[ScoredPoint]:
+    """Parse and execute one QueryRequest body (shared by ``/points/query`` and ``/points/query/batch``)."""
+    parsed = parsing.parse_query(body, _schema(collection))
+    if parsed.is_multi_stage:  # prefetch and/or fusion
+        return await query_plan.run_query(collection, parsed.plan(), options)
+    if parsed.is_scroll:
+        return await _scroll_as_hits(collection, parsed.request, options)
+    if parsed.by_id is not None:
+        return await collection.search_by_id(parsed.request, parsed.by_id, options)
+    return await collection.search(parsed.request, options)
 
 
 async def _scroll_as_hits(collection: Collection, request, options: ReadOptions) -> list[ScoredPoint]:

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from consensus.errors import BadInput
 from shards.conditions import parse_datetime_micros
 from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
+from shards.query_plan import DEFAULT_RRF_K, Fusion, QueryPlan
 from shards.types import DEFAULT_VECTOR, PayloadSelector, PointId, VectorSelector, parse_point_id
 from transport.rest.vector_parsing import (
     VectorSchema,
@@ -52,11 +53,21 @@ class ParsedQuery:
 
     request: SearchRequest
     by_id: Optional[PointId] = None
+    fusion: Optional[Fusion] = None
+    prefetches: tuple[QueryPlan, ...] = ()
 
     @property
     def is_scroll(self) -> bool:
         """True when the body had no ``query``: list points by id instead of searching."""
-        return self.request.query is None and self.by_id is None
+        return self.request.query is None and self.by_id is None and not self.is_multi_stage
+
+    @property
+    def is_multi_stage(self) -> bool:
+        """True with ``prefetch`` or a fusion query: run it with ``shards.query_plan.run_query``."""
+        return bool(self.prefetches) or self.fusion is not None
+
+    def plan(self) -> QueryPlan:
+        return QueryPlan(request=self.request, by_id=self.by_id, fusion=self.fusion, prefetches=self.prefetches)
 
 
 # --------------------------------------------------------------------------- selectors
@@ -211,8 +222,6 @@ _UNSUPPORTED_QUERY_KINDS = (
     "discover",
     "context",
     "order_by",
-    "fusion",
-    "rrf",
     "formula",
     "sample",
     "relevance_feedback",
@@ -220,40 +229,108 @@ _UNSUPPORTED_QUERY_KINDS = (
 
 
 def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
-    """``POST /points/query`` with a nearest-neighbour query (or none).
+    """``POST /points/query`` with a nearest-neighbour or fusion query (or none), and prefetches.
 
     ``query`` may be a dense vector, a multi-vector, a sparse ``{indices, values}``,
-    a point id, or any of those wrapped in ``{"nearest": ...}``. Other query
-    kinds, ``prefetch``, ``lookup_from`` and MMR are refused as not supported yet.
+    a point id, any of those wrapped in ``{"nearest": ...}``, ``{"fusion": "rrf" | "dbsf"}``
+    or ``{"rrf": {"k", "weights"}}``. ``prefetch`` is one stage object or a list of
+    them, nested to any depth. Other query kinds, ``lookup_from`` and MMR are
+    refused as not supported yet.
     """
     body = _body(body)
-    if body.get("prefetch") not in (None, []):
-        raise not_supported("`prefetch`")
+    plan = _parse_stage(body, schema, "", root=True)
+    return ParsedQuery(request=plan.request, by_id=plan.by_id, fusion=plan.fusion, prefetches=plan.prefetches)
+
+
+def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: bool) -> QueryPlan:
+    """The root request (``root``) or one prefetch; ``prefix`` names its place in error messages."""
     if body.get("lookup_from") is not None:
         raise not_supported("`lookup_from`")
+    prefetches = _parse_prefetches(body.get("prefetch"), schema, f"{prefix}prefetch")
     using = body.get("using")
     if using is None:
         using = DEFAULT_VECTOR
     elif not isinstance(using, str):
-        raise type_error(using, "a string", "using")
-    query, by_id = _parse_query_interface(body.get("query"), using, schema)
-    hnsw_ef, exact = _parse_search_params(body.get("params"))
+        raise type_error(using, "a string", f"{prefix}using")
+    raw_query = body.get("query")
+    fusion = _parse_fusion(raw_query, f"{prefix}query")
+    if fusion is not None:
+        if not prefetches:
+            raise wrong_input("Fusion queries need at least one prefetch: there is nothing to fuse")
+        query, by_id = None, None
+    else:
+        query, by_id = _parse_query_interface(raw_query, using, schema, f"{prefix}query")
+        if prefetches and query is None and by_id is None:
+            raise wrong_input("A query is needed to merge the prefetches. Can't have prefetches without a query.")
+    hnsw_ef, exact = _parse_search_params(body.get("params"), f"{prefix}params")
     request = SearchRequest(
         vector_name=using,
-        query=query,  # type: ignore[arg-type]  # None for by-id and scroll-like queries
-        limit=parse_uint(body.get("limit"), "limit", default=DEFAULT_LIMIT, minimum=1),
-        offset=parse_uint(body.get("offset"), "offset", default=0),
+        query=query,  # type: ignore[arg-type]  # None for by-id, fusion and scroll-like queries
+        limit=parse_uint(body.get("limit"), f"{prefix}limit", default=DEFAULT_LIMIT, minimum=1),
+        offset=parse_uint(body.get("offset"), "offset", default=0) if root else 0,
         filter=parse_filter_field(body.get("filter")),
-        score_threshold=_optional_number(body.get("score_threshold"), "score_threshold"),
-        with_payload=parse_with_payload(body.get("with_payload"), PayloadSelector(enabled=False)),
-        with_vector=parse_with_vector(_with_vector_field(body), VectorSelector(enabled=False)),
+        score_threshold=_optional_number(body.get("score_threshold"), f"{prefix}score_threshold"),
+        with_payload=(
+            parse_with_payload(body.get("with_payload"), PayloadSelector(enabled=False))
+            if root
+            else PayloadSelector(enabled=False)
+        ),
+        with_vector=(
+            parse_with_vector(_with_vector_field(body), VectorSelector(enabled=False))
+            if root
+            else VectorSelector(enabled=False)
+        ),
         hnsw_ef=hnsw_ef,
         exact=exact,
     )
-    return ParsedQuery(request=request, by_id=by_id)
+    return QueryPlan(request=request, by_id=by_id, fusion=fusion, prefetches=prefetches)
 
 
-def _parse_query_interface(raw: Any, using: str, schema: VectorSchema) -> tuple[Any, Optional[PointId]]:
+def _parse_prefetches(raw: Any, schema: VectorSchema, where: str) -> tuple[QueryPlan, ...]:
+    """``prefetch``: null, one object or a list of objects."""
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        return (_parse_stage(raw, schema, f"{where}.", root=False),)
+    if isinstance(raw, list):
+        out = []
+        for index, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise type_error(item, "struct Prefetch", f"{where}[{index}]")
+            out.append(_parse_stage(item, schema, f"{where}[{index}].", root=False))
+        return tuple(out)
+    raise type_error(raw, "struct Prefetch or a sequence of them", where)
+
+
+def _parse_fusion(raw: Any, where: str) -> Optional[Fusion]:
+    """``{"fusion": "rrf" | "dbsf"}`` or ``{"rrf": {"k"?, "weights"?}}``; None for other queries."""
+    if not isinstance(raw, dict):
+        return None
+    if "fusion" in raw:
+        method = raw["fusion"]
+        if method not in ("rrf", "dbsf"):
+            raise format_error(f"unknown variant `{method}`, expected `rrf` or `dbsf`", f"{where}.fusion")
+        return Fusion(method=method)
+    if "rrf" in raw:
+        params = require_object(raw["rrf"] if raw["rrf"] is not None else {}, f"{where}.rrf")
+        k = parse_uint(params.get("k"), f"{where}.rrf.k", default=DEFAULT_RRF_K, minimum=1)
+        weights_raw = params.get("weights")
+        weights: Optional[tuple[float, ...]] = None
+        if weights_raw is not None:
+            if not isinstance(weights_raw, list):
+                raise type_error(weights_raw, "a sequence of f32", f"{where}.rrf.weights")
+            weights = tuple(
+                _optional_number(w, f"{where}.rrf.weights[{i}]") for i, w in enumerate(weights_raw)  # type: ignore[misc]
+            )
+            if any(w is None for w in weights):
+                raise type_error(None, "f32", f"{where}.rrf.weights")
+        return Fusion(method="rrf", k=k, weights=weights)
+    return None
+
+
+def _parse_query_interface(
+    raw: Any, using: str, schema: VectorSchema, where: str = "query"
+) -> tuple[Any, Optional[PointId]]:
     """``(vector, None)``, ``(None, point_id)`` or ``(None, None)`` when there is no query."""
     if raw is None:
         return None, None
@@ -261,11 +338,11 @@ def _parse_query_interface(raw: Any, using: str, schema: VectorSchema) -> tuple[
         if "nearest" in raw:
             if raw.get("mmr") is not None:
                 raise not_supported("MMR re-ranking (`mmr`)")
-            return _parse_vector_input(raw["nearest"], using, schema, "query.nearest")
+            return _parse_vector_input(raw["nearest"], using, schema, f"{where}.nearest")
         for kind in _UNSUPPORTED_QUERY_KINDS:
             if kind in raw:
                 raise not_supported(f"The `{kind}` query")
-    return _parse_vector_input(raw, using, schema, "query")
+    return _parse_vector_input(raw, using, schema, where)
 
 
 def _parse_vector_input(
@@ -296,7 +373,7 @@ def _no_variant(where: str) -> BadInput:
     )
 
 
-def _parse_search_params(raw: Any) -> tuple[Optional[int], bool]:
+def _parse_search_params(raw: Any, where: str = "params") -> tuple[Optional[int], bool]:
     """``params``: ``hnsw_ef`` and ``exact`` are used.
 
     ``quantization``, ``indexed_only`` and ``acorn`` are checked for shape and
@@ -304,13 +381,13 @@ def _parse_search_params(raw: Any) -> tuple[Optional[int], bool]:
     """
     if raw is None:
         return None, False
-    params = require_object(raw, "params")
-    hnsw_ef = parse_optional_uint(params.get("hnsw_ef"), "params.hnsw_ef", minimum=1)
-    exact = parse_bool(params.get("exact"), "params.exact", default=False)
-    parse_bool(params.get("indexed_only"), "params.indexed_only", default=False)
+    params = require_object(raw, where)
+    hnsw_ef = parse_optional_uint(params.get("hnsw_ef"), f"{where}.hnsw_ef", minimum=1)
+    exact = parse_bool(params.get("exact"), f"{where}.exact", default=False)
+    parse_bool(params.get("indexed_only"), f"{where}.indexed_only", default=False)
     for key in ("quantization", "acorn"):
         if params.get(key) is not None:
-            require_object(params[key], f"params.{key}")
+            require_object(params[key], f"{where}.{key}")
     return hnsw_ef, exact
 
 

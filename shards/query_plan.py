@@ -1,0 +1,213 @@
+"""Multi-stage queries: ``prefetch`` trees, fused (RRF, DBSF) or re-scored by a nearest query.
+
+A :class:`QueryPlan` node is one stage of ``POST /points/query``:
+
+* a leaf (no prefetches) is a plain search: nearest to a vector, nearest to a
+  stored point (``by_id``), or, without a query, points in id order with score 0;
+* a node with prefetches runs them first, then either fuses their result lists
+  (``fusion``) or re-scores the union of their candidates with its own nearest
+  query, exactly and restricted to those ids.
+
+As in Qdrant, a node's filter is merged (AND) into every prefetch below it, and
+``offset``, ``with_payload`` and ``with_vector`` only matter at the root. Every
+search goes through :class:`~shards.collection.Collection`, so each stage fans out
+over all shards and the stages compose across shards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, replace
+from typing import Literal, Optional
+
+from consensus.errors import BadInput
+from shards.conditions import HasIdCondition
+from shards.filters import Filter
+from shards.operations import ScrollRequest, SearchRequest
+from shards.types import PayloadSelector, PointId, ScoredPoint, VectorSelector, point_id_key
+
+DEFAULT_RRF_K = 2
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a node merges its prefetches' result lists."""
+
+    method: Literal["rrf", "dbsf"]
+    k: int = DEFAULT_RRF_K
+    weights: Optional[tuple[float, ...]] = None
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """One stage; ``request.query`` is None for fusion, by-id and id-order stages."""
+
+    request: SearchRequest
+    by_id: Optional[PointId] = None
+    fusion: Optional[Fusion] = None
+    prefetches: tuple["QueryPlan", ...] = ()
+
+
+def merge_filters(outer: Optional[Filter], inner: Optional[Filter]) -> Optional[Filter]:
+    if outer is None:
+        return inner
+    if inner is None:
+        return outer
+    return Filter(must=(outer, inner))
+
+
+_NO_PAYLOAD = PayloadSelector(enabled=False)
+_NO_VECTOR = VectorSelector(enabled=False)
+
+
+async def run_query(collection, plan: QueryPlan, options) -> list[ScoredPoint]:
+    """Execute ``plan`` on ``collection``; the root's offset, limit and selectors apply."""
+    hits, _ = await _run(collection, plan, options, None, root=True)
+    return hits
+
+
+async def _run(
+    collection, node: QueryPlan, options, outer: Optional[Filter], root: bool
+) -> tuple[list[ScoredPoint], bool]:
+    """The node's hits (best first) and whether higher scores are better in them."""
+    request = node.request
+    filt = merge_filters(outer, request.filter)
+    if not root:
+        request = replace(request, offset=0, with_payload=_NO_PAYLOAD, with_vector=_NO_VECTOR)
+    request = replace(request, filter=filt)
+
+    if not node.prefetches:
+        if node.fusion is not None:
+            raise BadInput("Wrong input: Fusion queries require at least one prefetch")
+        return await _leaf(collection, request, node.by_id, options)
+
+    children = await asyncio.gather(
+        *(_run(collection, child, options, filt, root=False) for child in node.prefetches)
+    )
+    if node.fusion is not None:
+        fused = _fuse(node.fusion, list(children))
+        threshold = request.score_threshold
+        if threshold is not None:
+            fused = [hit for hit in fused if hit.score > threshold]
+        page = fused[request.offset : request.offset + request.limit]
+        return await _attach(collection, page, request, options), True
+
+    if request.query is None and node.by_id is None:
+        raise BadInput("Wrong input: A query is needed to merge the prefetches. Can't have prefetches without a query.")
+    ids = {hit.id for hits, _ in children for hit in hits}
+    if not ids:
+        return [], True
+    restricted = Filter(must=(HasIdCondition(frozenset(ids)),) + ((filt,) if filt is not None else ()))
+    rescore = replace(request, filter=restricted, exact=True)
+    if node.by_id is not None:
+        hits = await collection.search_by_id(rescore, node.by_id, options)
+    else:
+        hits = await collection.search(rescore, options)
+    return hits, collection.higher_is_better(request.vector_name, request.query)
+
+
+async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[list[ScoredPoint], bool]:
+    if by_id is not None:
+        hits = await collection.search_by_id(request, by_id, options)
+        return hits, collection.higher_is_better(request.vector_name, None)
+    if request.query is not None:
+        hits = await collection.search(request, options)
+        return hits, collection.higher_is_better(request.vector_name, request.query)
+    scroll = ScrollRequest(
+        filter=request.filter,
+        limit=request.offset + request.limit,
+        with_payload=request.with_payload,
+        with_vector=request.with_vector,
+    )
+    records, _ = await collection.scroll(scroll, options)
+    hits = [
+        ScoredPoint(id=r.id, version=r.version, score=0.0, payload=r.payload, vectors=r.vectors)
+        for r in records[request.offset :]
+    ]
+    return hits, True
+
+
+async def _attach(collection, hits: list[ScoredPoint], request: SearchRequest, options) -> list[ScoredPoint]:
+    """Fill in payload and vectors of fused hits, as the root's selectors ask."""
+    if not hits or (not request.with_payload.enabled and not request.with_vector.enabled):
+        return hits
+    records = await collection.retrieve([hit.id for hit in hits], request.with_payload, request.with_vector, options)
+    by_id = {record.id: record for record in records}
+    out: list[ScoredPoint] = []
+    for hit in hits:
+        record = by_id.get(hit.id)
+        if record is None:
+            continue  # deleted meanwhile
+        out.append(replace(hit, payload=record.payload, vectors=record.vectors))
+    return out
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+def _fuse(fusion: Fusion, sources: list[tuple[list[ScoredPoint], bool]]) -> list[ScoredPoint]:
+    if fusion.method == "rrf":
+        return rrf(([hits for hits, _ in sources]), fusion.k, fusion.weights)
+    return dbsf(sources)
+
+
+def _sorted(scores: dict, points: dict) -> list[ScoredPoint]:
+    ordered = sorted(scores, key=lambda pid: (-scores[pid], point_id_key(pid)))
+    return [replace(points[pid], score=float(scores[pid])) for pid in ordered]
+
+
+def rrf(lists: list[list[ScoredPoint]], k: int = DEFAULT_RRF_K, weights=None) -> list[ScoredPoint]:
+    """Reciprocal rank fusion as Qdrant computes it.
+
+    Position ``p`` (0-based) of a list with weight ``w`` adds
+    ``1 / ((p + 1) / w + k - 1)``, i.e. ``1 / (p + k)`` for the default weight 1;
+    a weight of 0 or less adds nothing. Ties are ordered by point id.
+    """
+    if weights is not None and len(weights) != len(lists):
+        raise BadInput(
+            "Wrong input: Number of weights in RRF should match number of pre-fetches: "
+            f"got {len(weights)}, expected {len(lists)}"
+        )
+    scores: dict = {}
+    points: dict = {}
+    for index, hits in enumerate(lists):
+        weight = 1.0 if weights is None else float(weights[index])
+        for position, hit in enumerate(hits):
+            gain = 0.0 if weight <= 0 else 1.0 / ((position + 1) / weight + k - 1)
+            scores[hit.id] = scores.get(hit.id, 0.0) + gain
+            points.setdefault(hit.id, hit)
+    return _sorted(scores, points)
+
+
+def dbsf(sources: list[tuple[list[ScoredPoint], bool]]) -> list[ScoredPoint]:
+    """Distribution-based score fusion as Qdrant computes it.
+
+    Each list is normalized with ``(s - (m - 3σ)) / 6σ`` (mean and sample standard
+    deviation of that list; reversed for lists where lower is better; 0.5 for a
+    single point or a constant list), then the normalized scores are summed per point.
+    """
+    scores: dict = {}
+    points: dict = {}
+    for hits, higher_better in sources:
+        for hit, value in zip(hits, _distr_norm([hit.score for hit in hits], higher_better)):
+            scores[hit.id] = scores.get(hit.id, 0.0) + value
+            points.setdefault(hit.id, hit)
+    return _sorted(scores, points)
+
+
+def _distr_norm(values: list[float], higher_better: bool) -> list[float]:
+    n = len(values)
+    if n < 2:
+        return [0.5] * n
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    low, high = mean - 3 * std, mean + 3 * std
+    if low == high:
+        return [0.5] * n
+    if higher_better:
+        return [(v - low) / (high - low) for v in values]
+    return [(high - v) / (high - low) for v in values]
+
+
+__all__ = ["DEFAULT_RRF_K", "Fusion", "QueryPlan", "dbsf", "merge_filters", "rrf", "run_query"]
