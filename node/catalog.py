@@ -23,9 +23,11 @@ from consensus.state import ClusterState
 from consensus.placement import place_shards
 from shards.collection import Collection
 from shards.collection_config import (
+    add_vector_name,
     apply_update,
     build_config,
     config_in_print_order,
+    delete_vector_name,
     validate_collection_name,
 )
 from shards.local_shard import LocalShard
@@ -129,6 +131,7 @@ class CollectionCatalog:
                 collection.config = meta.config
                 for shard in self._local_shards_of(collection):
                     shard.update_config(meta.config)
+                self.optimizer.wake()  # new thresholds or graphs to rebuild
             self._sync_shards(name, meta, collection, indexes)
             self._sync_payload_indexes(name, collection, indexes)
 
@@ -320,12 +323,23 @@ class CollectionCatalog:
         logger.warning("replicas of %s still initializing after %.0fs", name, timeout)
 
     async def update_collection(self, name: str, body: dict[str, Any]) -> bool:
-        # A PATCH is read-modify-write of the whole config: serialize them, or two
+        return await self._change_config(name, lambda config: apply_update(config, body))
+
+    async def create_vector_name(self, name: str, vector_name: str, body: dict[str, Any]) -> bool:
+        """Add a named (dense or sparse) vector; every replica builds an empty index for it."""
+        return await self._change_config(name, lambda config: add_vector_name(config, vector_name, body))
+
+    async def delete_vector_name(self, name: str, vector_name: str) -> bool:
+        """Remove a named vector; every replica drops its index and its stored values."""
+        return await self._change_config(name, lambda config: delete_vector_name(config, vector_name))
+
+    async def _change_config(self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+        # A config change is read-modify-write of the whole config: serialize them, or two
         # concurrent ones would each start from the old config and one would be lost.
         async with self._update_lock:
             collection = self.get(name)
             meta = self._raft.state.collection(collection.name)
-            config = apply_update(meta.config if meta is not None else collection.config, body)
+            config = change(meta.config if meta is not None else collection.config)
             await self._propose(UpdateCollection(name=collection.name, config=config))
         return True
 

@@ -21,7 +21,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from consensus.errors import BadInput
+from consensus.errors import BadInput, NotFound
 from shards.vector_config import (
     DEFAULT_HNSW_CONFIG,
     HNSW_FIELDS,
@@ -36,6 +36,7 @@ from shards.vector_config import (
     dense_vectors,
     in_print_order,
     is_named,
+    is_single_vector,
     join_path,
     ordered,
     quantization_in_print_order,
@@ -43,6 +44,7 @@ from shards.vector_config import (
     read_quantization,
     read_sparse_params,
     read_sparse_vectors,
+    read_vector_params,
     read_vectors,
     read_vectors_diff,
     sparse_vectors,
@@ -54,10 +56,12 @@ __all__ = [
     "CollectionDefaults",
     "DenseVectorConfig",
     "SparseVectorConfig",
+    "add_vector_name",
     "apply_update",
     "build_config",
     "collection_defaults_from_storage",
     "config_in_print_order",
+    "delete_vector_name",
     "dense_vectors",
     "indexing_threshold_kb",
     "is_named",
@@ -400,6 +404,83 @@ def apply_update(config: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str
         new["strict_mode_config"] = _merge_strict_mode(current_strict, strict_diff)
     if metadata_diff is not None:
         new["metadata"] = _merge_metadata(new.get("metadata") or {}, metadata_diff)
+    return _finish_config(new)
+
+
+def add_vector_name(
+    config: Mapping[str, Any], vector_name: str, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``PUT /collections/{c}/vectors/{vector_name}``: ``config`` with one more vector.
+
+    The body is Qdrant's ``VectorNameConfig`` (``{"dense": {...}}`` or
+    ``{"sparse": {...}}``), or a plain ``VectorParams`` / ``SparseVectorParams``.
+    A dense vector needs a collection of named vectors; a taken name is refused.
+    """
+    if not isinstance(vector_name, str) or not vector_name:
+        raise BadInput("Validation error in path parameters: [vector_name: must not be empty]")
+    reader = BodyReader()
+    raw = reader.object(body, "")
+    if "dense" in raw or "sparse" in raw:
+        fields = reader.fields(raw, "", {"dense": Field("raw"), "sparse": Field("raw")})
+        if len(fields) != 1:
+            raise BadInput("Json deserialize error: expected exactly one of `dense` or `sparse`")
+        kind, value = next(iter(fields.items()))
+    elif "size" in raw or "distance" in raw:
+        kind, value = "dense", raw
+    else:
+        kind, value = "sparse", raw
+    path = join_path("vectors", vector_name) if kind == "dense" else join_path("sparse_vectors", vector_name)
+    if kind == "dense":
+        params = read_vector_params(reader, value, path)
+    else:
+        params = read_sparse_params(reader, value, path)
+    reader.finish()
+
+    new = copy.deepcopy(dict(config))
+    section = new["params"]
+    vectors = section.get("vectors") or {}
+    sparse = section.get("sparse_vectors") or {}
+    dense_names = set() if is_single_vector(vectors) else set(vectors)
+    if vector_name in dense_names or vector_name in sparse:
+        raise BadInput(f"Wrong input: Vector with name `{vector_name}` already exists")
+    if kind == "dense":
+        if is_single_vector(vectors):
+            raise BadInput(
+                f"Wrong input: Cannot add named vector `{vector_name}` to a collection "
+                "with an unnamed (default) vector"
+            )
+        section["vectors"] = dict(sorted({**vectors, vector_name: params}.items()))
+    else:
+        section["sparse_vectors"] = dict(sorted({**sparse, vector_name: params}.items()))
+    return _finish_config(new)
+
+
+def delete_vector_name(config: Mapping[str, Any], vector_name: str) -> dict[str, Any]:
+    """``DELETE /collections/{c}/vectors/{vector_name}``: ``config`` without that vector.
+
+    The unnamed vector of a single-vector collection cannot be deleted; an
+    unknown name raises :class:`NotFound`.
+    """
+    new = copy.deepcopy(dict(config))
+    section = new["params"]
+    vectors = section.get("vectors") or {}
+    sparse = section.get("sparse_vectors") or {}
+    if not is_single_vector(vectors) and vector_name in vectors:
+        section["vectors"] = {name: p for name, p in vectors.items() if name != vector_name}
+    elif vector_name in sparse:
+        remaining = {name: p for name, p in sparse.items() if name != vector_name}
+        if remaining:
+            section["sparse_vectors"] = remaining
+        else:
+            section.pop("sparse_vectors", None)
+    else:
+        raise NotFound(f"Not found: Vector with name `{vector_name}` doesn't exist")
+    strict = new.get("strict_mode_config")
+    if isinstance(strict, dict):
+        for limits in _STRICT_MODE_VECTOR_LIMITS:
+            per_vector = strict.get(limits)
+            if isinstance(per_vector, dict) and vector_name in per_vector:
+                strict[limits] = {n: v for n, v in per_vector.items() if n != vector_name}
     return _finish_config(new)
 
 

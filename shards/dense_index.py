@@ -119,6 +119,7 @@ class DenseVectorIndex:
         self._indexed_count = 0
         self._building = False
         self._changed_during_build: set[int] = set()
+        self._rebuild_pending = False  # HNSW parameters changed: next build starts afresh
 
     # ------------------------------------------------------------------ writes
 
@@ -461,6 +462,8 @@ class DenseVectorIndex:
         with self._lock:
             if self._building:
                 return False
+            if self._rebuild_pending and self._graph is not None:
+                return True
             pending = (self._live if self._graph is None else len(self._tail)) * self._row_bytes
             if pending >= threshold_bytes and pending > 0:
                 now = self._clock()
@@ -477,6 +480,19 @@ class DenseVectorIndex:
                 return True
             return self._graph_deleted >= _VACUUM_MIN and self._graph_deleted > _VACUUM_RATIO * self._graph_elements
 
+    def request_rebuild(self, m: int, ef_construct: int) -> None:
+        """Take new HNSW parameters; an existing graph is rebuilt with them by the next
+        :meth:`build_index` (searches keep using the old graph meanwhile)."""
+        with self._lock:
+            if int(m) == self.m and int(ef_construct) == self.ef_construct:
+                return
+            self.m, self.ef_construct = int(m), int(ef_construct)
+            self._rebuild_pending = True
+
+    @property
+    def rebuild_pending(self) -> bool:
+        return self._rebuild_pending
+
     def build_index(self) -> None:
         """Bring the HNSW graph up to date and swap it in.
 
@@ -490,7 +506,14 @@ class DenseVectorIndex:
         with self._lock:
             if self._building:
                 return
-            extend = self._graph is not None and self._graph_deleted <= _VACUUM_RATIO * self._graph_elements
+            rebuild = self._rebuild_pending
+            self._rebuild_pending = False
+            extend = (
+                not rebuild
+                and self._graph is not None
+                and self._graph_deleted <= _VACUUM_RATIO * self._graph_elements
+            )
+            m, ef_construct = self.m, self.ef_construct
             if extend:
                 offsets = np.asarray(sorted(self._tail), dtype=np.int64)
                 # hnswlib has no cheaper clone than its pickle round-trip (in memory only).
@@ -508,18 +531,19 @@ class DenseVectorIndex:
             self._building = True
             self._changed_during_build = set()
         logger.info("%s HNSW graph with %d vectors (dim=%d, m=%d, ef_construct=%d)",
-                    "Extending" if extend else "Building", len(offsets), self.dim, self.m, self.ef_construct)
+                    "Extending" if extend else "Building", len(offsets), self.dim, m, ef_construct)
         try:
             if base is not None:
                 graph = base
                 graph.resize_index(base_elements + len(offsets))
             else:
                 graph = hnswlib.Index(space=self._space, dim=self.dim)
-                graph.init_index(max_elements=len(offsets), ef_construction=self.ef_construct, M=self.m, random_seed=100)
+                graph.init_index(max_elements=len(offsets), ef_construction=ef_construct, M=m, random_seed=100)
             graph.add_items(data, offsets, num_threads=self.build_threads)
         except BaseException:
             with self._lock:
                 self._building = False
+                self._rebuild_pending = self._rebuild_pending or rebuild
                 self._changed_during_build = set()
             logger.exception("HNSW graph build failed")
             raise
@@ -647,6 +671,9 @@ class DenseVectorIndex:
             return False
         expected = {"version": _META_VERSION, "dim": self.dim, "distance": self.distance,
                     "datatype": self.datatype, "space": self._space}
+        if meta.get("m", self.m) != self.m or meta.get("ef_construct", self.ef_construct) != self.ef_construct:
+            logger.info("Saved HNSW graph in %s was built with other parameters; it will be rebuilt", directory)
+            return False
         if any(meta.get(key) != value for key, value in expected.items()):
             logger.warning("Saved HNSW graph in %s does not match this index; ignoring it", directory)
             return False

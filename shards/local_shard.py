@@ -103,15 +103,7 @@ class LocalShard:
 
     def _build_vector_indexes(self, config: dict[str, Any]) -> None:
         for name, params in dense_vectors(config).items():
-            self._dense[name] = DenseVectorIndex(
-                dim=params.size,
-                distance=params.distance,
-                datatype=params.datatype,
-                m=params.m,
-                ef_construct=params.ef_construct,
-                full_scan_threshold_kb=params.full_scan_threshold,
-                multivector=params.multivector,
-            )
+            self._dense[name] = _new_dense_index(params)
         for name, params in sparse_vectors(config).items():
             self._sparse[name] = SparseVectorIndex(modifier=params.modifier)
 
@@ -595,8 +587,94 @@ class LocalShard:
     # ------------------------------------------------------------------ optimizer
 
     def update_config(self, config: dict[str, Any]) -> None:
-        """Take new collection settings (optimizer thresholds) without reopening."""
-        self._config = config
+        """Take new collection settings without reopening.
+
+        Vectors added to the config get an empty index (filled from any values
+        already stored under that name); removed vectors lose their index and their
+        values, which are erased from every stored point in one synced batch. Changed
+        HNSW parameters mark a graph for rebuilding, which the optimizer then does.
+        """
+        dense = dense_vectors(config)
+        sparse = sparse_vectors(config)
+        with self._write_lock:
+            removed_dense = [name for name in self._dense if name not in dense]
+            removed_sparse = [name for name in self._sparse if name not in sparse]
+            # A name that changed kind (dense <-> sparse) is dropped, then added afresh.
+            removed_dense += [name for name in self._dense if name in sparse]
+            removed_sparse += [name for name in self._sparse if name in dense]
+            removed = set(removed_dense) | set(removed_sparse)
+            if removed:
+                self._erase_stored_vectors(removed)
+            with self._state_lock:
+                for name in removed_dense:
+                    self._dense.pop(name, None)
+                for name in removed_sparse:
+                    self._sparse.pop(name, None)
+                if removed_sparse:
+                    for offset, names in list(self._sparse_names.items()):
+                        if removed.intersection(names):
+                            self._sparse_names[offset] = tuple(n for n in names if n not in removed)
+                added_dense = {name: p for name, p in dense.items() if name not in self._dense}
+                added_sparse = {name: p for name, p in sparse.items() if name not in self._sparse}
+                for name, params in added_dense.items():
+                    self._dense[name] = _new_dense_index(params)
+                for name, params in added_sparse.items():
+                    self._sparse[name] = SparseVectorIndex(modifier=params.modifier)
+                if added_dense or added_sparse:
+                    self._load_stored_vectors(set(added_dense), set(added_sparse))
+                for name, params in dense.items():
+                    index = self._dense[name]
+                    index.full_scan_threshold_kb = int(params.full_scan_threshold)
+                    index.request_rebuild(params.m, params.ef_construct)
+                self._config = config
+        for name in removed_dense:
+            shutil.rmtree(self._index_dir(name), ignore_errors=True)
+
+    def _erase_stored_vectors(self, names: set[str]) -> None:
+        """Durably remove the values of ``names`` from every stored point (write lock held)."""
+        batch = WriteBatch(raw_mode=True)
+        touched = 0
+        for key, value in self._db.items(from_key=_POINT_PREFIX):
+            if not key.startswith(_POINT_PREFIX):
+                break
+            stored = decode_point(value)
+            if not names.intersection(stored.vectors):
+                continue
+            kept = {n: v for n, v in stored.vectors.items() if n not in names}
+            batch.put(key, encode_point(StoredPoint(stored.offset, stored.version, stored.payload, kept)))
+            touched += 1
+        if touched:
+            self._db.write(batch, self._sync)
+        logger.info("shard %s: removed vectors %s from %d points", self.path, sorted(names), touched)
+
+    def _load_stored_vectors(self, dense_names: set[str], sparse_names: set[str]) -> None:
+        """Fill new indexes with values already stored under their names (both locks held).
+
+        A replica may have stored a point written under a vector its config did not
+        have yet (the config change was still on its way); those values become visible.
+        """
+        pending: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        for key, value in self._db.items(from_key=_POINT_PREFIX):
+            if not key.startswith(_POINT_PREFIX):
+                break
+            stored = decode_point(value)
+            if self._ids.get(point_id_from_key(key[len(_POINT_PREFIX) :])) != stored.offset:
+                continue
+            for name, vector in stored.vectors.items():
+                if name in sparse_names and isinstance(vector, SparseVector):
+                    self._sparse[name].put(stored.offset, vector)
+                    names = self._sparse_names.get(stored.offset, ())
+                    self._sparse_names[stored.offset] = (*names, name)
+                elif name in dense_names and not isinstance(vector, SparseVector):
+                    index = self._dense[name]
+                    shape = np.shape(vector)
+                    fits = shape[-1:] == (index.dim,) and len(shape) == (2 if index.multivector else 1)
+                    if fits:
+                        offsets, vectors = pending.setdefault(name, ([], []))
+                        offsets.append(stored.offset)
+                        vectors.append(vector)
+        for name, (offsets, vectors) in pending.items():
+            self._put_dense(name, offsets, vectors)
 
     def needs_optimization(self) -> bool:
         threshold = indexing_threshold_kb(self._config)
@@ -612,6 +690,8 @@ class LocalShard:
             self._optimizing = True
             try:
                 index.build_index()
+                if self._dense.get(name) is not index:
+                    continue  # the vector was removed meanwhile: nothing to save
                 index_dir = self._index_dir(name)
                 tmp_dir = index_dir + ".tmp"
                 shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -657,6 +737,18 @@ class LocalShard:
     def drop(self) -> None:
         self.close()
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _new_dense_index(params: Any) -> DenseVectorIndex:
+    return DenseVectorIndex(
+        dim=params.size,
+        distance=params.distance,
+        datatype=params.datatype,
+        m=params.m,
+        ef_construct=params.ef_construct,
+        full_scan_threshold_kb=params.full_scan_threshold,
+        multivector=params.multivector,
+    )
 
 
 def _db_options() -> Options:

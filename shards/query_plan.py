@@ -24,7 +24,10 @@ from typing import Literal, Optional
 from consensus.errors import BadInput
 from shards.conditions import HasIdCondition
 from shards.filters import Filter
+from shards.hits import attach_records
 from shards.operations import ScrollRequest, SearchRequest
+from shards.recommend import ExploreQuery, run_explore
+from shards.recommend import higher_is_better as explore_higher_is_better
 from shards.types import PayloadSelector, PointId, ScoredPoint, VectorSelector, point_id_key
 
 DEFAULT_RRF_K = 2
@@ -91,7 +94,7 @@ async def _run(
         if threshold is not None:
             fused = [hit for hit in fused if hit.score > threshold]
         page = fused[request.offset : request.offset + request.limit]
-        return await _attach(collection, page, request, options), True
+        return await attach_records(collection, page, request, options), True
 
     if request.query is None and node.by_id is None:
         raise BadInput("Wrong input: A query is needed to merge the prefetches. Can't have prefetches without a query.")
@@ -100,6 +103,9 @@ async def _run(
         return [], True
     restricted = Filter(must=(HasIdCondition(frozenset(ids)),) + ((filt,) if filt is not None else ()))
     rescore = replace(request, filter=restricted, exact=True)
+    if isinstance(request.query, ExploreQuery):
+        hits = await run_explore(collection, rescore, request.query, options)
+        return hits, explore_higher_is_better(collection, request.vector_name, request.query)
     if node.by_id is not None:
         hits = await collection.search_by_id(rescore, node.by_id, options)
     else:
@@ -111,6 +117,9 @@ async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[lis
     if by_id is not None:
         hits = await collection.search_by_id(request, by_id, options)
         return hits, collection.higher_is_better(request.vector_name, None)
+    if isinstance(request.query, ExploreQuery):  # recommend, discover, context
+        hits = await run_explore(collection, request, request.query, options)
+        return hits, explore_higher_is_better(collection, request.vector_name, request.query)
     if request.query is not None:
         hits = await collection.search(request, options)
         return hits, collection.higher_is_better(request.vector_name, request.query)
@@ -126,21 +135,6 @@ async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[lis
         for r in records[request.offset :]
     ]
     return hits, True
-
-
-async def _attach(collection, hits: list[ScoredPoint], request: SearchRequest, options) -> list[ScoredPoint]:
-    """Fill in payload and vectors of fused hits, as the root's selectors ask."""
-    if not hits or (not request.with_payload.enabled and not request.with_vector.enabled):
-        return hits
-    records = await collection.retrieve([hit.id for hit in hits], request.with_payload, request.with_vector, options)
-    by_id = {record.id: record for record in records}
-    out: list[ScoredPoint] = []
-    for hit in hits:
-        record = by_id.get(hit.id)
-        if record is None:
-            continue  # deleted meanwhile
-        out.append(replace(hit, payload=record.payload, vectors=record.vectors))
-    return out
 
 
 # --------------------------------------------------------------------------- fusion

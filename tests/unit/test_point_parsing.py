@@ -812,14 +812,13 @@ def test_query_errors(body, message):
 @pytest.mark.parametrize(
     "body",
     [
-        {"query": {"recommend": {"positive": [1]}}},
-        {"query": {"context": [{"positive": 1, "negative": 2}]}},
+        {"query": {"relevance_feedback": {"target": 1}}},
         {"query": {"formula": {"sum": []}}},
         {"query": {"order_by": "price"}},
         {"query": {"sample": "random"}},
         {"query": {"nearest": [1, 2, 3, 4], "mmr": {"diversity": 0.5}}},
         {"query": {"text": "hello", "model": "bm25"}},
-        {"prefetch": [{"query": {"recommend": {"positive": [1]}}}], "query": {"fusion": "rrf"}},
+        {"prefetch": [{"query": {"sample": "random"}}], "query": {"fusion": "rrf"}},
         {"prefetch": {"query": 1, "lookup_from": {"collection": "other"}}, "query": {"fusion": "dbsf"}},
         {"query": 1, "lookup_from": {"collection": "other"}},
     ],

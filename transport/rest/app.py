@@ -11,7 +11,8 @@ from aiohttp import web
 
 from consensus.errors import DomainError, Unauthorized
 from transport.rest import alias_handlers, cluster_handlers, collection_handlers, point_handlers, service_handlers
-from transport.rest import facet_handlers, legacy_search
+from transport.rest import facet_handlers, legacy_recommend, legacy_search
+from transport.rest import group_handlers, matrix_handlers
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.envelope import error, plain_error, status_for
 
@@ -107,6 +108,9 @@ def build_app(
     # aiohttp tries routes in the order they were added: the hot ones go first.
     point_handlers.add_routes(app)
     legacy_search.add_routes(app)
+    legacy_recommend.add_routes(app)
+    group_handlers.add_routes(app)
+    matrix_handlers.add_routes(app)
     facet_handlers.add_routes(app)
     alias_handlers.add_routes(app)  # before /collections/{name}: "aliases" is not a collection
     collection_handlers.add_routes(app)

@@ -50,6 +50,21 @@ async def delete_collection(request: web.Request) -> web.Response:
     return ok(result, started_at(request))
 
 
+async def create_vector_name(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise BadInput("Json deserialize error: expected a JSON object")
+    await _catalog(request).create_vector_name(
+        request.match_info["name"], request.match_info["vector_name"], body
+    )
+    return ok({"operation_id": 0, "status": "completed"}, started_at(request))
+
+
+async def delete_vector_name(request: web.Request) -> web.Response:
+    await _catalog(request).delete_vector_name(request.match_info["name"], request.match_info["vector_name"])
+    return ok({"operation_id": 0, "status": "completed"}, started_at(request))
+
+
 async def create_index(request: web.Request) -> web.Response:
     body = _object_body(await read_json(request))
     if "field_name" not in body:
@@ -77,3 +92,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/collections/{name}/exists", collection_exists)
     app.router.add_put("/collections/{name}/index", create_index)
     app.router.add_delete("/collections/{name}/index/{field}", delete_index)
+    app.router.add_put("/collections/{name}/vectors/{vector_name}", create_vector_name)
+    app.router.add_delete("/collections/{name}/vectors/{vector_name}", delete_vector_name)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from shards.collection import Collection, ReadOptions
 from shards.operations import ScrollRequest, UpdateResult
 from shards import query_plan
+from shards.recommend import ExploreQuery, run_explore
 from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
 from transport.rest import point_parsing as parsing
 from transport.rest.envelope import ok, read_json, started_at
@@ -169,6 +170,8 @@ async def run_query(collection: Collection, body: Any, options: ReadOptions) -> 
     parsed = parsing.parse_query(body, _schema(collection))
     if parsed.is_multi_stage:  # prefetch and/or fusion
         return await query_plan.run_query(collection, parsed.plan(), options)
+    if isinstance(parsed.request.query, ExploreQuery):  # recommend, discover, context
+        return await run_explore(collection, parsed.request, parsed.request.query, options)
     if parsed.is_scroll:
         return await _scroll_as_hits(collection, parsed.request, options)
     if parsed.by_id is not None:

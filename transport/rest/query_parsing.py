@@ -14,6 +14,7 @@ from shards.conditions import parse_datetime_micros
 from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
 from shards.query_plan import DEFAULT_RRF_K, Fusion, QueryPlan
 from shards.types import DEFAULT_VECTOR, PayloadSelector, PointId, VectorSelector, parse_point_id
+from transport.rest.explore_parsing import parse_explore_query
 from transport.rest.vector_parsing import (
     VectorSchema,
     format_error,
@@ -218,9 +219,6 @@ def parse_count(body: Any) -> CountRequest:
 
 
 _UNSUPPORTED_QUERY_KINDS = (
-    "recommend",
-    "discover",
-    "context",
     "order_by",
     "formula",
     "sample",
@@ -339,6 +337,9 @@ def _parse_query_interface(
             if raw.get("mmr") is not None:
                 raise not_supported("MMR re-ranking (`mmr`)")
             return _parse_vector_input(raw["nearest"], using, schema, f"{where}.nearest")
+        explore = parse_explore_query(raw, using, schema, where)  # recommend, discover, context
+        if explore is not None:
+            return explore, None
         for kind in _UNSUPPORTED_QUERY_KINDS:
             if kind in raw:
                 raise not_supported(f"The `{kind}` query")
