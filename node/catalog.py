@@ -21,6 +21,7 @@ from consensus.operations import (
 from consensus.raft import RaftNode
 from consensus.state import ClusterState
 from consensus.placement import place_shards
+from node import strict_mode
 from shards.collection import Collection
 from shards.collection_config import (
     add_vector_name,
@@ -62,6 +63,7 @@ class CollectionCatalog:
         cluster_enabled: bool = False,
     ) -> None:
         self._root = os.path.join(storage_path, "collections")
+        self.rate_limiters = strict_mode.RateLimiters()
         os.makedirs(self._root, exist_ok=True)
         self._raft = raft
         self._peer_id = peer_id
@@ -356,9 +358,17 @@ class CollectionCatalog:
             raise BadInput("Wrong input: field_name must be a non-empty string")
         parse_path(field)  # a bad path must never reach the replicated state
         schema = parse_field_schema(raw_schema)
+        strict_mode.check_payload_index_count(collection.config, len(self._payload_schemas.get(collection.name, {})))
         await self._propose(
             CreatePayloadIndex(collection=collection.name, field_name=field, field_schema=schema.to_spec())
         )
+
+    def indexed_fields(self, name: str) -> dict[str, str]:
+        """``field -> index type`` of the collection's payload indexes (strict-mode checks)."""
+        return {
+            field: parse_field_schema(spec).data_type
+            for field, spec in self._payload_schemas.get(self.get(name).name, {}).items()
+        }
 
     async def change_aliases(self, actions: list[Any]) -> None:
         """Apply alias actions atomically (all or none), as one replicated operation."""

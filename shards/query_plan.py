@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from dataclasses import dataclass, replace
 from typing import Literal, Optional
 
 from consensus.errors import BadInput
 from shards.conditions import HasIdCondition
 from shards.filters import Filter
+from shards.formula import Context, Formula
 from shards.hits import attach_records
-from shards.operations import ScrollRequest, SearchRequest
+from shards.operations import CountRequest, ScrollRequest, SearchRequest
 from shards.recommend import ExploreQuery, run_explore
 from shards.recommend import higher_is_better as explore_higher_is_better
 from shards.types import PayloadSelector, PointId, ScoredPoint, VectorSelector, point_id_key
@@ -50,6 +52,8 @@ class QueryPlan:
     by_id: Optional[PointId] = None
     fusion: Optional[Fusion] = None
     prefetches: tuple["QueryPlan", ...] = ()
+    formula: Optional[Formula] = None  # score the prefetches' candidates with a formula
+    sample: bool = False  # {"sample": "random"}: random points, score 0
 
 
 def merge_filters(outer: Optional[Filter], inner: Optional[Filter]) -> Optional[Filter]:
@@ -81,6 +85,10 @@ async def _run(
     request = replace(request, filter=filt)
 
     if not node.prefetches:
+        if node.sample:
+            return await _sample(collection, request, options, None)
+        if node.formula is not None:
+            raise BadInput("Wrong input: Formula queries need at least one prefetch: there is nothing to score")
         if node.fusion is not None:
             raise BadInput("Wrong input: Fusion queries require at least one prefetch")
         return await _leaf(collection, request, node.by_id, options)
@@ -95,6 +103,11 @@ async def _run(
             fused = [hit for hit in fused if hit.score > threshold]
         page = fused[request.offset : request.offset + request.limit]
         return await attach_records(collection, page, request, options), True
+    if node.formula is not None:
+        return await _rescore_formula(collection, node.formula, request, [hits for hits, _ in children], options), True
+    if node.sample:
+        ids = list(dict.fromkeys(hit.id for hits, _ in children for hit in hits))
+        return await _sample(collection, request, options, ids)
 
     if request.query is None and node.by_id is None:
         raise BadInput("Wrong input: A query is needed to merge the prefetches. Can't have prefetches without a query.")
@@ -135,6 +148,51 @@ async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[lis
         for r in records[request.offset :]
     ]
     return hits, True
+
+
+# --------------------------------------------------------------------------- formula, sample
+
+
+async def _rescore_formula(
+    collection, formula: Formula, request: SearchRequest, sources: list[list[ScoredPoint]], options
+) -> list[ScoredPoint]:
+    """Score the union of the prefetches' candidates with ``formula``, best first."""
+    scores = [{hit.id: hit.score for hit in hits} for hits in sources]
+    ids = list(dict.fromkeys(hit.id for hits in sources for hit in hits))
+    if not ids:
+        return []
+    records = await collection.retrieve(
+        ids, PayloadSelector(enabled=True), VectorSelector(enabled=formula.needs_vectors), options
+    )
+    scored = []
+    for record in records:
+        vectors = record.vectors or {}
+        ctx = Context(
+            point_id=record.id,
+            payload=record.payload or {},
+            scores=scores,
+            has_vector=lambda name, vectors=vectors: name in vectors,
+        )
+        scored.append(ScoredPoint(id=record.id, version=record.version, score=formula.evaluate(ctx)))
+    scored.sort(key=lambda hit: (-hit.score, point_id_key(hit.id)))
+    if request.score_threshold is not None:
+        scored = [hit for hit in scored if hit.score >= request.score_threshold]
+    page = scored[request.offset : request.offset + request.limit]
+    return await attach_records(collection, page, request, options)
+
+
+async def _sample(collection, request: SearchRequest, options, ids: Optional[list]) -> tuple[list[ScoredPoint], bool]:
+    """``limit`` random points (of ``ids``, or of those matching the filter), each with score 0."""
+    if ids is None:
+        total = await collection.count(CountRequest(filter=request.filter, exact=True), options)
+        if total == 0:
+            return [], True
+        scroll = ScrollRequest(filter=request.filter, limit=total, with_payload=_NO_PAYLOAD, with_vector=_NO_VECTOR)
+        records, _ = await collection.scroll(scroll, options)
+        ids = [record.id for record in records]
+    chosen = random.sample(ids, min(len(ids), request.offset + request.limit))[request.offset :]
+    hits = [ScoredPoint(id=pid, version=0, score=0.0) for pid in chosen]
+    return await attach_records(collection, hits, request, options, with_versions=True), True
 
 
 # --------------------------------------------------------------------------- fusion

@@ -813,12 +813,9 @@ def test_query_errors(body, message):
     "body",
     [
         {"query": {"relevance_feedback": {"target": 1}}},
-        {"query": {"formula": {"sum": []}}},
         {"query": {"order_by": "price"}},
-        {"query": {"sample": "random"}},
         {"query": {"nearest": [1, 2, 3, 4], "mmr": {"diversity": 0.5}}},
         {"query": {"text": "hello", "model": "bm25"}},
-        {"prefetch": [{"query": {"sample": "random"}}], "query": {"fusion": "rrf"}},
         {"prefetch": {"query": 1, "lookup_from": {"collection": "other"}}, "query": {"fusion": "dbsf"}},
         {"query": 1, "lookup_from": {"collection": "other"}},
     ],

@@ -55,6 +55,8 @@ async def _serve(request: web.Request, handler: Callable) -> web.StreamResponse:
         response = plain_error(exc.message, 401)
     except DomainError as exc:
         response = error(exc.message, started, status_for(exc))
+        if getattr(exc, "retry_after", None) is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
     except web.HTTPException as exc:
         if exc.status == 404 and request.match_info.route.resource is None:
             response = error(f"Not found: {request.path}", started, 404)

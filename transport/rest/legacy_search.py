@@ -17,7 +17,16 @@ from shards.collection import Collection
 from shards.operations import SearchRequest
 from shards.types import DEFAULT_VECTOR, PayloadSelector, ScoredPoint, VectorSelector
 from transport.rest.envelope import ok, started_at
-from transport.rest.point_handlers import _body, _collection, _read_options, _schema, run_query
+from node import strict_mode
+from transport.rest.point_handlers import (
+    _body,
+    _collection,
+    _read_options,
+    _schema,
+    run_query,
+    strict_query,
+    strict_read,
+)
 from transport.rest.query_parsing import (
     _optional_number,
     _parse_search_params,
@@ -113,6 +122,7 @@ async def search(request: web.Request) -> web.Response:
     collection = _collection(request)
     body = await _body(request)
     parsed = parse_search(body, _schema(collection))
+    strict_read(request, collection, limit=parsed.limit, filters=[parsed.filter], params=body.get("params"))
     hits = await collection.search(parsed, _read_options(request, body))
     return ok(_render(collection, hits), started_at(request))
 
@@ -122,8 +132,11 @@ async def search_batch(request: web.Request) -> web.Response:
     body = await _body(request)
     schema = _schema(collection)
     jobs = []
-    for i, raw in enumerate(_searches(body)):
+    searches = _searches(body)
+    strict_mode.check_batch_size(collection.config, len(searches))
+    for i, raw in enumerate(searches):
         parsed = parse_search(raw, schema, f"searches[{i}]")
+        strict_read(request, collection, limit=parsed.limit, filters=[parsed.filter], params=raw.get("params"))
         jobs.append(collection.search(parsed, _read_options(request, raw)))
     answers = await asyncio.gather(*jobs)
     return ok([_render(collection, hits) for hits in answers], started_at(request))
@@ -135,9 +148,14 @@ async def query_batch(request: web.Request) -> web.Response:
     searches = _searches(body)
     for i, raw in enumerate(searches):
         require_object(raw, f"searches[{i}]")
+    strict_mode.check_batch_size(collection.config, len(searches))
     answers = []
     for raw in searches:  # in order: the first invalid request gives the error, as for a single query
-        answers.append(await run_query(collection, raw, _read_options(request, raw)))
+
+        def check(parsed: Any, raw: Any = raw) -> None:
+            strict_query(request, collection, raw, parsed)
+
+        answers.append(await run_query(collection, raw, _read_options(request, raw), check=check))
     return ok([{"points": _render(collection, hits)} for hits in answers], started_at(request))
 
 

@@ -9,8 +9,9 @@ from aiohttp import web
 from consensus.errors import BadInput, NotFound
 from dataclasses import replace
 
+from node import strict_mode
 from shards.collection import Collection, ReadOptions
-from shards.operations import ScrollRequest, UpdateResult
+from shards.operations import ScrollRequest, UpdateResult, UpdateVectors, UpsertPoints
 from shards import query_plan
 from shards.recommend import ExploreQuery, run_explore
 from shards.types import PayloadSelector, Record, ScoredPoint, VectorSelector, parse_point_id
@@ -50,11 +51,98 @@ def _read_options(request: web.Request, body: Any) -> ReadOptions:
     return ReadOptions(consistency=consistency, shard_keys=parsing.parse_shard_key_selector(body))
 
 
+def _timeout(request: web.Request) -> int | None:
+    raw = request.query.get("timeout")
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
+
+
+def _raw_params(params: Any) -> dict[str, Any]:
+    """``hnsw_ef``, ``exact`` and ``oversampling`` of a (validated) raw ``params`` object."""
+    if not isinstance(params, dict):
+        return {}
+    quantization = params.get("quantization")
+    oversampling = quantization.get("oversampling") if isinstance(quantization, dict) else None
+    found = {"hnsw_ef": params.get("hnsw_ef"), "exact": params.get("exact"), "oversampling": oversampling}
+    return {k: v for k, v in found.items() if isinstance(v, (int, float)) and (k == "exact") == isinstance(v, bool)}
+
+
+def strict_read(
+    request: web.Request, collection: Collection, *, limit: int | None = None, filters=(), params: Any = None
+) -> None:
+    """Strict mode of a read: the read rate limit, then the request's limits and filters."""
+    config = collection.config
+    if strict_mode.active(config) is None:
+        return
+    catalog = request.app["ctx"].catalog
+    catalog.rate_limiters.check(collection.name, config, "read")
+    strict_mode.check_query(
+        config,
+        limit=limit,
+        timeout=_timeout(request),
+        filters=filters,
+        indexed_fields=catalog.indexed_fields(collection.name),
+        **_raw_params(params),
+    )
+
+
+async def strict_write(request: web.Request, collection: Collection, op: Any) -> None:
+    """Strict mode of one update operation: write rate limit, batch size, collection size, filter."""
+    config = collection.config
+    strict = strict_mode.active(config)
+    if strict is None:
+        return
+    catalog = request.app["ctx"].catalog
+    sized = isinstance(op, (UpsertPoints, UpdateVectors))
+    catalog.rate_limiters.check(collection.name, config, "write", len(op.points) if sized else 1)
+    strict_mode.check_timeout(config, _timeout(request))
+    if sized:
+        points = None
+        if strict.get("max_points_count") is not None or strict.get("max_collection_vector_size_bytes") is not None:
+            points = (await catalog.info_across_cluster(collection.name))["points_count"]
+        strict_mode.check_upsert(
+            config,
+            len(op.points),
+            points_count=points if isinstance(op, UpsertPoints) else None,
+            vector_bytes=None if points is None else points * strict_mode.vector_bytes_per_point(config),
+            name="upsert limit" if isinstance(op, UpsertPoints) else "update limit",
+        )
+    selector = getattr(op, "selector", None)
+    if selector is not None and selector.filter is not None:
+        strict_mode.check_filter(config, selector.filter, catalog.indexed_fields(collection.name), write=True)
+
+
+def _plan_filters(plan: Any):
+    yield plan.request.filter
+    for prefetch in getattr(plan, "prefetches", ()) or ():
+        yield from _plan_filters(prefetch)
+
+
+def _raw_stages(body: Any):
+    """The query object and its prefetches, at any depth (raw, already validated)."""
+    if not isinstance(body, dict):
+        return
+    yield body
+    prefetch = body.get("prefetch")
+    for stage in prefetch if isinstance(prefetch, list) else [prefetch]:
+        yield from _raw_stages(stage)
+
+
+def strict_query(request: web.Request, collection: Collection, body: Any, parsed: Any) -> None:
+    if strict_mode.active(collection.config) is None:
+        return
+    stages = list(_raw_stages(body))
+    limits = [s.get("limit") for s in stages if isinstance(s.get("limit"), int)] or [10]
+    strict_read(request, collection, limit=max(limits), filters=list(_plan_filters(parsed)), params=None)
+    for stage in stages:
+        strict_mode.check_query(collection.config, **_raw_params(stage.get("params")))
+
+
 async def _write(request: web.Request, parse) -> web.Response:
     collection = _collection(request)
     options = parsing.parse_write_params(request.query)
     body = await _body(request)
     op = parse(body, _schema(collection))
+    await strict_write(request, collection, op)
     options = replace(options, shard_keys=parsing.parse_shard_key_selector(body))
     result = await collection.update(op, options)
     request.app["ctx"].wake_optimizer()
@@ -102,6 +190,8 @@ async def update_batch(request: web.Request) -> web.Response:
     options = parsing.parse_write_params(request.query)
     keyed = parsing.parse_update_batch_keyed(await _body(request), _schema(collection))
     results: list[UpdateResult] = []
+    for op, _ in keyed:
+        await strict_write(request, collection, op)
     for op, shard_keys in keyed:
         results.append(await collection.update(op, replace(options, shard_keys=shard_keys)))
     request.app["ctx"].wake_optimizer()
@@ -116,6 +206,7 @@ async def retrieve(request: web.Request) -> web.Response:
     collection = _collection(request)
     body = await _body(request)
     ids, with_payload, with_vector = parsing.parse_retrieve(body)
+    strict_read(request, collection, limit=len(ids))
     records = await collection.retrieve(ids, with_payload, with_vector, _read_options(request, body))
     return ok(_render_records(collection, records), started_at(request))
 
@@ -127,6 +218,7 @@ async def get_point(request: web.Request) -> web.Response:
         point_id = parse_point_id(int(raw) if raw.isascii() and raw.isdigit() else raw)
     except BadInput:
         raise BadInput(f'Wrong input: Can not recognize "{raw}" as point id') from None
+    strict_read(request, collection)
     records = await collection.retrieve(
         [point_id], PayloadSelector(), VectorSelector(enabled=True), _read_options(request, None)
     )
@@ -140,7 +232,9 @@ async def scroll(request: web.Request) -> web.Response:
     body = await read_json(request, required=False) or {}
     if not isinstance(body, dict):
         raise BadInput("Json deserialize error: expected a JSON object")
-    records, next_offset = await collection.scroll(parsing.parse_scroll(body), _read_options(request, body))
+    scroll_request = parsing.parse_scroll(body)
+    strict_read(request, collection, limit=scroll_request.limit, filters=[scroll_request.filter])
+    records, next_offset = await collection.scroll(scroll_request, _read_options(request, body))
     return ok(
         {"points": _render_records(collection, records), "next_page_offset": next_offset},
         started_at(request),
@@ -152,7 +246,9 @@ async def count(request: web.Request) -> web.Response:
     body = await read_json(request, required=False) or {}
     if not isinstance(body, dict):
         raise BadInput("Json deserialize error: expected a JSON object")
-    total = await collection.count(parsing.parse_count(body), _read_options(request, body))
+    count_request = parsing.parse_count(body)
+    strict_read(request, collection, filters=[count_request.filter])
+    total = await collection.count(count_request, _read_options(request, body))
     return ok({"count": total}, started_at(request))
 
 
@@ -160,14 +256,19 @@ async def query(request: web.Request) -> web.Response:
     collection = _collection(request)
     body = await _body(request)
     options = _read_options(request, body)
-    hits = await run_query(collection, body, options)
+    hits = await run_query(collection, body, options, check=lambda parsed: strict_query(request, collection, body, parsed))
     points = [render_scored_point(hit, collection.config) for hit in hits]
     return ok({"points": points}, started_at(request))
 
 
-async def run_query(collection: Collection, body: Any, options: ReadOptions) -> list[ScoredPoint]:
-    """Parse and execute one QueryRequest body (shared by ``/points/query`` and ``/points/query/batch``)."""
+async def run_query(collection: Collection, body: Any, options: ReadOptions, check=None) -> list[ScoredPoint]:
+    """Parse and execute one QueryRequest body (shared by ``/points/query`` and ``/points/query/batch``).
+
+    ``check``, when given, is called with the parsed request before it runs (strict mode).
+    """
     parsed = parsing.parse_query(body, _schema(collection))
+    if check is not None:
+        check(parsed)
     if parsed.is_multi_stage:  # prefetch and/or fusion
         return await query_plan.run_query(collection, parsed.plan(), options)
     if isinstance(parsed.request.query, ExploreQuery):  # recommend, discover, context

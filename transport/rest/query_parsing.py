@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from consensus.errors import BadInput
 from shards.conditions import parse_datetime_micros
+from shards.formula import Formula, parse_formula
 from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
 from shards.query_plan import DEFAULT_RRF_K, Fusion, QueryPlan
 from shards.types import DEFAULT_VECTOR, PayloadSelector, PointId, VectorSelector, parse_point_id
@@ -56,6 +57,8 @@ class ParsedQuery:
     by_id: Optional[PointId] = None
     fusion: Optional[Fusion] = None
     prefetches: tuple[QueryPlan, ...] = ()
+    formula: Optional[Formula] = None
+    sample: bool = False
 
     @property
     def is_scroll(self) -> bool:
@@ -65,10 +68,17 @@ class ParsedQuery:
     @property
     def is_multi_stage(self) -> bool:
         """True with ``prefetch`` or a fusion query: run it with ``shards.query_plan.run_query``."""
-        return bool(self.prefetches) or self.fusion is not None
+        return bool(self.prefetches) or self.fusion is not None or self.formula is not None or self.sample
 
     def plan(self) -> QueryPlan:
-        return QueryPlan(request=self.request, by_id=self.by_id, fusion=self.fusion, prefetches=self.prefetches)
+        return QueryPlan(
+            request=self.request,
+            by_id=self.by_id,
+            fusion=self.fusion,
+            prefetches=self.prefetches,
+            formula=self.formula,
+            sample=self.sample,
+        )
 
 
 # --------------------------------------------------------------------------- selectors
@@ -220,8 +230,6 @@ def parse_count(body: Any) -> CountRequest:
 
 _UNSUPPORTED_QUERY_KINDS = (
     "order_by",
-    "formula",
-    "sample",
     "relevance_feedback",
 )
 
@@ -237,7 +245,14 @@ def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
     """
     body = _body(body)
     plan = _parse_stage(body, schema, "", root=True)
-    return ParsedQuery(request=plan.request, by_id=plan.by_id, fusion=plan.fusion, prefetches=plan.prefetches)
+    return ParsedQuery(
+        request=plan.request,
+        by_id=plan.by_id,
+        fusion=plan.fusion,
+        prefetches=plan.prefetches,
+        formula=plan.formula,
+        sample=plan.sample,
+    )
 
 
 def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: bool) -> QueryPlan:
@@ -252,7 +267,14 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
         raise type_error(using, "a string", f"{prefix}using")
     raw_query = body.get("query")
     fusion = _parse_fusion(raw_query, f"{prefix}query")
-    if fusion is not None:
+    formula, sample = _parse_formula_or_sample(raw_query, f"{prefix}query")
+    if formula is not None:
+        if not prefetches:
+            raise wrong_input("Formula queries need at least one prefetch: there is nothing to score")
+        query, by_id = None, None
+    elif sample:
+        query, by_id = None, None
+    elif fusion is not None:
         if not prefetches:
             raise wrong_input("Fusion queries need at least one prefetch: there is nothing to fuse")
         query, by_id = None, None
@@ -281,7 +303,27 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
         hnsw_ef=hnsw_ef,
         exact=exact,
     )
-    return QueryPlan(request=request, by_id=by_id, fusion=fusion, prefetches=prefetches)
+    return QueryPlan(
+        request=request, by_id=by_id, fusion=fusion, prefetches=prefetches, formula=formula, sample=sample
+    )
+
+
+def _parse_formula_or_sample(raw: Any, where: str) -> tuple[Optional[Formula], bool]:
+    """``{"formula": <expression>, "defaults"?: {...}}`` or ``{"sample": "random"}``."""
+    if not isinstance(raw, dict):
+        return None, False
+    if "formula" in raw:
+        for key in raw:
+            if key not in ("formula", "defaults"):
+                raise format_error(f"unknown field `{key}`, expected `formula` or `defaults`", where)
+        if raw["formula"] is None:
+            raise format_error("invalid type: null, expected an expression", f"{where}.formula")
+        return parse_formula(raw["formula"], raw.get("defaults"), f"{where}.formula"), False
+    if "sample" in raw:
+        if raw["sample"] != "random":
+            raise format_error(f"unknown variant `{raw['sample']}`, expected `random`", f"{where}.sample")
+        return None, True
+    return None, False
 
 
 def _parse_prefetches(raw: Any, schema: VectorSchema, where: str) -> tuple[QueryPlan, ...]:
