@@ -237,6 +237,7 @@ class Node:
             is_ready=self.is_ready,
             wake_optimizer=self.catalog.optimizer.wake,
             cluster=ClusterAdmin(self),
+            snapshots_path=os.path.abspath(self.settings.storage.snapshots_path),
         )
         app = build_app(
             ctx,

@@ -288,6 +288,13 @@ class CollectionCatalog:
         peers = sorted(state.peers) or [self._peer_id]
         default_shards = len(peers) if self.cluster_enabled else 1
         config = build_config(body, default_shard_number=default_shards, defaults=self._defaults)
+        return await self.create_collection_with_config(name, config)
+
+    async def create_collection_with_config(self, name: str, config: dict[str, Any]) -> bool:
+        """Create a collection from an already canonical config (e.g. a snapshot's)."""
+        validate_collection_name(name)
+        state = self._raft.state
+        peers = sorted(state.peers) or [self._peer_id]
         params = config["params"]
         if params.get("sharding_method") == "custom":
             placement: tuple[tuple[int, ...], ...] = ()

@@ -12,7 +12,7 @@ from aiohttp import web
 from consensus.errors import DomainError, Unauthorized
 from transport.rest import alias_handlers, cluster_handlers, collection_handlers, point_handlers, service_handlers
 from transport.rest import facet_handlers, legacy_recommend, legacy_search
-from transport.rest import group_handlers, matrix_handlers
+from transport.rest import group_handlers, matrix_handlers, snapshot_handlers
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.envelope import error, plain_error, status_for
 
@@ -29,6 +29,7 @@ class RestContext:
     is_ready: Callable[[], bool]
     wake_optimizer: Callable[[], None]
     cluster: Any = None  # node.cluster_admin.ClusterAdmin
+    snapshots_path: str = "./snapshots"
 
 
 def _endpoint(request: web.Request) -> str:
@@ -114,6 +115,7 @@ def build_app(
     group_handlers.add_routes(app)
     matrix_handlers.add_routes(app)
     facet_handlers.add_routes(app)
+    snapshot_handlers.add_routes(app)
     alias_handlers.add_routes(app)  # before /collections/{name}: "aliases" is not a collection
     collection_handlers.add_routes(app)
     cluster_handlers.add_routes(app)
