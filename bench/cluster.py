@@ -33,7 +33,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import sys
 import tempfile
 import threading
@@ -54,10 +53,7 @@ from bench.ingest_search import (  # noqa: E402
     wait_indexed,
 )
 from deploy.local_cluster import (  # noqa: E402
-    GRPC_PORT_OFFSET,
-    P2P_PORT_OFFSET,
-    PORT_STRIDE,
-    RAFT_PORT_OFFSET,
+    free_first_http_port,
     load_compose,
     plan_nodes,
     start_cluster,
@@ -76,27 +72,6 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_first_http_port(nodes: int) -> int:
-    """A node-1 REST port such that every port of the launcher's pattern is free."""
-    for _ in range(200):
-        first = random.randrange(20_000, 60_000)
-        ports = []
-        for index in range(nodes):
-            http = first + PORT_STRIDE * index
-            p2p = http + P2P_PORT_OFFSET
-            ports += [http, http + GRPC_PORT_OFFSET, p2p, p2p + RAFT_PORT_OFFSET]
-        if all(_port_free(port) for port in ports):
-            return first
-    raise RuntimeError("no free port block")
 
 
 # --- workload ---------------------------------------------------------------------------------

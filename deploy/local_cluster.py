@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -113,6 +115,29 @@ class NodePlan:
 
 
 # --- reading the compose file -------------------------------------------------------------
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_first_http_port(nodes: int) -> int:
+    """A node-1 REST port such that every port of the launcher's pattern is free."""
+    for _ in range(200):
+        first = random.randrange(20_000, 60_000)
+        ports = []
+        for index in range(nodes):
+            http = first + PORT_STRIDE * index
+            p2p = http + P2P_PORT_OFFSET
+            ports += [http, http + GRPC_PORT_OFFSET, p2p, p2p + RAFT_PORT_OFFSET]
+        if all(_port_free(port) for port in ports):
+            return first
+    raise RuntimeError("no free port block")
 
 
 def load_compose(path: str | os.PathLike[str] = COMPOSE_PATH) -> dict[str, Any]:

@@ -9,18 +9,13 @@ SIGTERM: every node must exit cleanly.
 
 from __future__ import annotations
 
-import random
-import socket
 import time
 
 import pytest
 import requests
 
 from deploy.local_cluster import (
-    GRPC_PORT_OFFSET,
-    P2P_PORT_OFFSET,
-    PORT_STRIDE,
-    RAFT_PORT_OFFSET,
+    free_first_http_port,
     load_compose,
     plan_nodes,
     start_cluster,
@@ -30,27 +25,6 @@ from deploy.local_cluster import (
 NODES = 3
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_first_http_port(nodes: int) -> int:
-    """A node-1 REST port such that every port of the launcher's pattern is free."""
-    for _ in range(200):
-        first = random.randrange(20_000, 60_000)
-        ports = []
-        for index in range(nodes):
-            http = first + PORT_STRIDE * index
-            p2p = http + P2P_PORT_OFFSET
-            ports += [http, http + GRPC_PORT_OFFSET, p2p, p2p + RAFT_PORT_OFFSET]
-        if all(_port_free(port) for port in ports):
-            return first
-    raise RuntimeError("no free port block")
 
 
 def wait_for(predicate, timeout: float, what: str):
