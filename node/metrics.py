@@ -180,6 +180,20 @@ class NodeMetrics:
             buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.grpc_responses = Counter(
+            "grpc_responses", "total number of gRPC responses", ["endpoint"], registry=self.registry
+        )
+        self.grpc_failures = Counter(
+            "grpc_responses_fail", "total number of failed gRPC responses", ["endpoint"], registry=self.registry
+        )
+        self.grpc_duration = Histogram(
+            "grpc_responses_duration_seconds",
+            "gRPC response duration",
+            ["endpoint"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self._grpc_children: dict[str, tuple] = {}
 
     def observe_rest(self, method: str, endpoint: str, status: int, seconds: float) -> None:
         key = (method, endpoint, status)
@@ -195,6 +209,21 @@ class NodeMetrics:
             self._rest_children[key] = children
         children[0].inc()
         if children[1] is not None:
+            children[1].inc()
+        children[2].observe(seconds)
+
+    def observe_grpc(self, endpoint: str, failed: bool, seconds: float) -> None:
+        """One gRPC reply; ``endpoint`` is the full method path, e.g. ``/qdrant.Points/Search``."""
+        children = self._grpc_children.get(endpoint)
+        if children is None:
+            children = (
+                self.grpc_responses.labels(endpoint),
+                self.grpc_failures.labels(endpoint),
+                self.grpc_duration.labels(endpoint),
+            )
+            self._grpc_children[endpoint] = children
+        children[0].inc()
+        if failed:
             children[1].inc()
         children[2].observe(seconds)
 

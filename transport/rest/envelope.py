@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from consensus import errors
+from transport.rest.call import ApiCall
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.BadInput: 400,
@@ -65,7 +66,14 @@ def started_at(request: web.Request) -> float:
 
 
 async def read_json(request: web.Request, required: bool = True) -> Any:
-    """Decode a request body; empty bodies give None unless one is required."""
+    """Decode a request body; empty bodies give None unless one is required.
+
+    An in-process :class:`ApiCall` (the gRPC API) carries its body already decoded.
+    """
+    if isinstance(request, ApiCall):
+        if request.body is None and required:
+            raise errors.BadInput("Json deserialize error: EOF while parsing a value at line 1 column 0")
+        return request.body
     raw = await request.read()
     if not raw.strip():
         if required:
