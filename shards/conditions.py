@@ -210,7 +210,7 @@ class MatchPhrase:
 
     @property
     def query_tokens(self) -> tuple[str, ...]:
-        return tuple(self.tokenizer.words(self.phrase))
+        return tuple(self.tokenizer.phrase_tokens(self.phrase))
 
     def predicate(self) -> ValuePredicate:
         config = self.tokenizer

@@ -57,6 +57,19 @@ _EMPTY_OFFSETS = np.empty(0, dtype=np.int64)
 _EMPTY_SCORES = np.empty(0, dtype=np.float32)
 
 
+def to_datatype(values: np.ndarray, datatype: str) -> np.ndarray:
+    """``values`` as an array of the storage element type of ``datatype``.
+
+    float16 rounds to nearest; uint8 converts like Rust's ``as u8`` (which Qdrant
+    uses): the fraction is truncated, out-of-range values saturate to 0 or 255 and
+    NaN becomes 0, instead of numpy's wrap-around.
+    """
+    if datatype == "uint8":
+        arr = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=255.0, neginf=0.0)
+        return np.clip(np.trunc(arr), 0.0, 255.0).astype(np.uint8)
+    return np.asarray(values).astype(DATATYPES[datatype], copy=False)
+
+
 class DenseVectorIndex:
     """Dense (or multi-dense) vectors of one vector name, keyed by point offset.
 
@@ -278,7 +291,7 @@ class DenseVectorIndex:
             return _EMPTY_OFFSETS, _EMPTY_SCORES
         if self.multivector:
             return self._search_multi(query, k, allowed)
-        q = dist.prepare(self.distance, np.asarray(query, dtype=np.float32).reshape(-1))
+        q = dist.prepare(self.distance, self._query_form(query).reshape(-1))
         if q.shape[0] != self.dim:
             raise BadInput(f"Query vector has dimension {q.shape[0]}, expected {self.dim}")
         if allowed is None and not exact:
@@ -323,7 +336,7 @@ class DenseVectorIndex:
 
     def prepare_query(self, query: np.ndarray) -> np.ndarray:
         """A dense query in the form the graph compares (normalized for Cosine)."""
-        q = dist.prepare(self.distance, np.asarray(query, dtype=np.float32).reshape(-1))
+        q = dist.prepare(self.distance, self._query_form(query).reshape(-1))
         if q.shape[0] != self.dim:
             raise BadInput(f"Query vector has dimension {q.shape[0]}, expected {self.dim}")
         return q
@@ -361,7 +374,7 @@ class DenseVectorIndex:
             with self._lock:
                 docs = [self._multi[o] for o in offs.tolist()]
             return dist.max_sim_many(self.distance, q, [self._score_form(d) for d in docs])
-        q = dist.prepare(self.distance, np.asarray(query, dtype=np.float32).reshape(-1))
+        q = dist.prepare(self.distance, self._query_form(query).reshape(-1))
         with self._lock:
             rows = self._vectors[offs]
         return self._score_rows(q, rows)
@@ -415,14 +428,22 @@ class DenseVectorIndex:
     def _store_form(self, rows: np.ndarray) -> np.ndarray:
         if self._normalize_on_store:
             rows = dist.normalize(rows)
-        return np.asarray(rows).astype(self._dtype, copy=False)
+        return to_datatype(rows, self.datatype)
+
+    def _query_form(self, query: np.ndarray) -> np.ndarray:
+        """A float32 query with the values the collection's datatype can hold, as
+        Qdrant converts queries to the storage element type before scoring."""
+        q = np.asarray(query, dtype=np.float32)
+        if self.datatype == "float32":
+            return q
+        return to_datatype(q, self.datatype).astype(np.float32)
 
     def _score_form(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.float32)
         return dist.normalize(rows) if self._normalize_on_score else rows
 
     def _prepare_multi_query(self, query: np.ndarray) -> np.ndarray:
-        q = np.asarray(query, dtype=np.float32)
+        q = self._query_form(query)
         if q.ndim == 1:
             q = q.reshape(1, -1)
         if q.ndim != 2 or q.shape[1] != self.dim:

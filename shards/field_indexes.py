@@ -462,8 +462,11 @@ class TextIndex(_MapIndex):
         if check.tokenizer != self.tokenizer:
             if check.tokenizer != DEFAULT_TOKENIZER or not self.tokenizer.coarsens_default:
                 return None
-        text = {MatchText: "text", MatchTextAny: "text_any", MatchPhrase: "phrase"}[type(check)]
-        return self.tokenizer.query_tokens(getattr(check, text))
+        if isinstance(check, MatchPhrase):
+            # a phrase drops stopwords even for the prefix tokenizer; its tokens must all be present
+            return list(dict.fromkeys(self.tokenizer.phrase_tokens(check.phrase)))
+        text = check.text if isinstance(check, MatchText) else check.text_any
+        return self.tokenizer.query_tokens(text)
 
     def _match(self, check: Any) -> np.ndarray | None:
         if not isinstance(check, TEXT_MATCHES):

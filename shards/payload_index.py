@@ -105,21 +105,7 @@ class FieldSchema:
 
     def tokenizer_config(self) -> TokenizerConfig:
         """Tokenizing settings of a text index (defaults for other types)."""
-        stopwords = self.param("stopwords")
-        custom: frozenset[str] = frozenset()
-        if isinstance(stopwords, dict):
-            custom = frozenset(stopwords.get("custom") or ())
-        lowercase = bool(self.param("lowercase", True))
-        if lowercase:
-            custom = frozenset(word.lower() for word in custom)
-        return TokenizerConfig(
-            tokenizer=self.param("tokenizer", "word"),
-            lowercase=lowercase,
-            min_token_len=self.param("min_token_len"),
-            max_token_len=self.param("max_token_len"),
-            ascii_folding=bool(self.param("ascii_folding", False)),
-            stopwords=custom,
-        )
+        return TokenizerConfig.from_params(self.params)
 
 
 def parse_field_schema(raw: Any) -> FieldSchema:
