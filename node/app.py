@@ -24,7 +24,9 @@ from transport.p2p.client import PeerClient
 from transport.p2p.server import P2PServer
 from node.metrics import ClusterStats, CollectionStats, NodeMetrics
 from node.version import VERSION
+from transport.grpc_api.server import PublicGrpcServer
 from transport.rest.app import RestContext, build_app
+from transport.rest.auth import ApiKeyPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,9 @@ class Node:
     or through its members file on later ones.
     """
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, storage_snapshot: str | None = None) -> None:
         self.settings = settings
+        self.storage_snapshot = storage_snapshot  # --storage-snapshot: a full snapshot to start from
         self.storage_path = os.path.abspath(settings.storage.storage_path)
         os.makedirs(self.storage_path, exist_ok=True)
         self.raft_dir = os.path.join(self.storage_path, "raft_state")
@@ -73,6 +76,7 @@ class Node:
         self.tasks: ClusterTasks | None = None
         self.metrics = NodeMetrics(self._collection_stats, self._cluster_stats)
         self._p2p: P2PServer | None = None
+        self._grpc: PublicGrpcServer | None = None
         self._ready = False
         self._unhealthy: set[tuple[str, int]] | None = None  # local replicas to wait for (readiness)
         self._runner: web.AppRunner | None = None
@@ -222,11 +226,27 @@ class Node:
                 NodePeerHost(self.peer_id, self.tasks, shard_host),
             )
             await self._p2p.start()
+        if self.storage_snapshot:
+            await self._restore_storage_snapshot(self.storage_snapshot)
         await self._start_rest()
         self._unhealthy = self._local_unhealthy() if self.cluster_enabled else set()
         if self._unhealthy:
             logger.info("not ready until these local replicas are Active: %s", sorted(self._unhealthy))
         self._ready = True
+
+    async def _restore_storage_snapshot(self, path: str) -> None:
+        from node.full_snapshots import restore_storage_snapshot
+        from node.snapshots import SnapshotManager
+
+        manager = SnapshotManager(
+            self.catalog, os.path.abspath(self.settings.storage.snapshots_path), ClusterAdmin(self).create_shard_key
+        )
+        if not os.path.isfile(path):
+            raise RuntimeError(f"--storage-snapshot {path}: no such file")
+        try:
+            await restore_storage_snapshot(manager, path)
+        except DomainError as exc:
+            raise RuntimeError(f"--storage-snapshot {path}: {exc.message}") from None
 
     async def _start_rest(self) -> None:
         service = self.settings.service
@@ -251,9 +271,20 @@ class Node:
         site = web.TCPSite(self._runner, service.host, service.http_port, reuse_address=True)
         await site.start()
         logger.info("REST API listening on %s:%d (peer %d)", service.host, service.http_port, self.peer_id)
+        if service.grpc_port is not None:
+            self._grpc = PublicGrpcServer(
+                service.host,
+                service.grpc_port,
+                ctx,
+                ApiKeyPolicy(service.api_key, service.read_only_api_key),
+                max_message_mb=max(service.max_request_size_mb, 64),
+            )
+            await self._grpc.start()
 
     async def stop(self) -> None:
         self._ready = False
+        if self._grpc is not None:
+            await self._grpc.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         if self.tasks is not None:
@@ -268,8 +299,8 @@ class Node:
             self.raft.stop()
 
 
-async def run_node(settings: Any) -> None:
-    node = Node(settings)
+async def run_node(settings: Any, storage_snapshot: str | None = None) -> None:
+    node = Node(settings, storage_snapshot)
     await node.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger(__name__).warning("--reinit: removing consensus state in %s", settings.storage.storage_path)
         shutil.rmtree(f"{settings.storage.storage_path}/raft_state", ignore_errors=True)
     try:
-        _run(run_node(settings))
+        _run(run_node(settings, storage_snapshot=args.storage_snapshot))
     except KeyboardInterrupt:
         pass
 

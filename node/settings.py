@@ -205,6 +205,7 @@ class CliArgs:
     config_path: str | None = None
     reinit: bool = False
     disable_telemetry: bool = False
+    storage_snapshot: str | None = None
 
 
 # --- environment values ----------------------------------------------------------------
@@ -559,6 +560,10 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
     parser.add_argument(
         "--disable-telemetry", action="store_true", help="do not report usage statistics"
     )
+    parser.add_argument(
+        "--storage-snapshot",
+        help="full snapshot to recover all collections and aliases from, when the storage has none",
+    )
     parsed = parser.parse_args(list(argv) if argv is not None else None)
     return CliArgs(
         uri=parsed.uri,
@@ -566,6 +571,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
         config_path=parsed.config_path,
         reinit=parsed.reinit,
         disable_telemetry=parsed.disable_telemetry,
+        storage_snapshot=parsed.storage_snapshot,
     )
 
 

@@ -1,177 +1,269 @@
-"""Collection snapshots: create, list, delete and recover.
+"""Collection and shard snapshots: create, list, delete and recover (no HTTP in here).
 
-A snapshot is a tar file ``{collection}-{timestamp}.snapshot`` under
-``{snapshots_path}/{collection}/`` holding ``config.json`` (the collection config and
-payload index definitions of the Raft state) and ``records/NNNNNN.bin`` pages of
-points in the wire format (``shards.wire.encode_records``), read through the
-collection so remote shards are included. Its sha256 sits next to it in
-``{name}.checksum``.
+Files (format: ``node.snapshot_archive``):
+* collection snapshots ``{snapshots_path}/{collection}/{collection}-{time}.snapshot``,
+  every point of every shard, read through the collection (remote shards too), with
+  the shard each point lives in and the collection's shard keys;
+* shard snapshots ``{snapshots_path}/{collection}/shards/{shard_id}/{collection}-shard-{id}-{time}.snapshot``,
+  the points of this peer's replica of one shard.
+
+Recovery ``priority`` (Qdrant's ``SnapshotPriority``):
+* a collection snapshot recreates the collection (config, payload indexes, shard keys,
+  points) through the normal cluster write path, so every replica of every shard ends
+  with the snapshot's data. That is what happens on a single node, for a collection
+  that does not exist yet, and for ``snapshot``. On a cluster, ``replica`` (the default)
+  and ``no_sync`` on an existing collection only touch this peer's shards, as a shard
+  recovery of each does;
+* a shard snapshot replaces one local shard's points. ``snapshot``: the replacement is
+  written to every replica of the shard. ``no_sync``: only to this peer's replica.
+  ``replica``: as ``no_sync`` when no other replica is Active; otherwise the Active
+  replicas are the source of truth and this replica keeps their data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import hashlib
-import io
 import ipaddress
 import json
+import logging
 import os
-import re
 import tarfile
-import tempfile
 import time
 import urllib.parse
-from typing import Any, AsyncIterator
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from consensus.errors import BadInput, NotFound
-from shards.operations import ScrollRequest, UpsertPoints, WriteOptions
-from shards.types import PayloadSelector, PointStruct, VectorSelector
+from consensus.operations import shard_key_from_str
+from node import snapshot_archive as archive
+from shards.collection_config import build_config
+from shards.filters import Filter
+from shards.operations import DeletePoints, PointSelector, ScrollRequest, UpsertPoints, WriteOptions
+from shards.types import PayloadSelector, PointStruct, Record, VectorSelector
 from shards.wire import decode_records, encode_records
 
-SUFFIX = ".snapshot"
-FORMAT_VERSION = 1
+logger = logging.getLogger(__name__)
+
+SUFFIX = archive.SUFFIX
 PAGE_SIZE = 256
 UPSERT_BATCH = 256
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+PRIORITIES = ("replica", "snapshot", "no_sync")
+
+# (collection name, {"shard_key": ..., "shards_number": ...}) -> creates the key (ClusterAdmin.create_shard_key)
+ShardKeyCreator = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class RecoverRequest:
+    """A validated ``SnapshotRecover`` / ``ShardSnapshotRecover`` body."""
+
+    location: str
+    priority: str | None = None
+    checksum: str | None = None
+    api_key: str | None = None
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(time.time())
-    tar.addfile(info, io.BytesIO(data))
+def parse_priority(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in PRIORITIES:
+        raise BadInput(f"Json deserialize error: unknown variant `{value}`, expected one of {PRIORITIES}")
+    return value
+
+
+def parse_recover_body(body: Any) -> RecoverRequest:
+    if not isinstance(body, dict) or not isinstance(body.get("location"), str):
+        raise BadInput("Json deserialize error: missing field `location`")
+    unknown = set(body) - {"location", "priority", "checksum", "api_key"}
+    if unknown:
+        raise BadInput(f"Json deserialize error: unknown field `{sorted(unknown)[0]}`")
+    for key in ("checksum", "api_key"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise BadInput(f"Json deserialize error: `{key}` must be a string")
+    return RecoverRequest(body["location"], parse_priority(body.get("priority")), body.get("checksum"), body.get("api_key"))
+
+
+def _points(records: list[Record]) -> tuple[PointStruct, ...]:
+    return tuple(
+        PointStruct(id=rec.id, vectors=dict(rec.vectors or {}), payload=dict(rec.payload or {})) for rec in records
+    )
+
+
+def _batches(pages: list[bytes]) -> AsyncIterator[tuple[PointStruct, ...]]:
+    async def generate() -> AsyncIterator[tuple[PointStruct, ...]]:
+        for page in pages:
+            records = decode_records(page)
+            for start in range(0, len(records), UPSERT_BATCH):
+                yield _points(records[start : start + UPSERT_BATCH])
+
+    return generate()
+
+
+def validate_config(config: Any) -> None:
+    """Refuse a snapshot config that could not have come from a valid create request.
+
+    The config is proposed to consensus as it is, so a hand-made or damaged one must
+    be stopped here: it is read back as a ``PUT /collections`` body and validated.
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
+        raise BadInput("Bad request: invalid snapshot config: `params` is missing")
+    params = config["params"]
+    body = {key: value for key, value in params.items() if key not in _RUNTIME_PARAMS}
+    for key, body_key in _SECTIONS.items():
+        if config.get(key) is not None:
+            body[body_key] = config[key]
+    try:
+        build_config(body)
+    except BadInput as exc:
+        raise BadInput(f"Bad request: invalid snapshot config: {exc.message}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise BadInput(f"Bad request: invalid snapshot config: {exc}") from None
+    for key in _RUNTIME_PARAMS:
+        value = params.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise BadInput(f"Bad request: invalid snapshot config: `{key}` must be a non-negative integer")
+
+
+_RUNTIME_PARAMS = ("read_fan_out_factor", "read_fan_out_delay_ms")
+_SECTIONS = {
+    "hnsw_config": "hnsw_config",
+    "optimizer_config": "optimizers_config",
+    "wal_config": "wal_config",
+    "quantization_config": "quantization_config",
+    "strict_mode_config": "strict_mode_config",
+    "metadata": "metadata",
+}
+
+
+def _vector_config(config: dict[str, Any]) -> tuple[Any, Any]:
+    params = config.get("params", {})
+    return params.get("vectors"), params.get("sparse_vectors")
 
 
 class SnapshotManager:
-    """Snapshots of the catalog's collections, kept under ``root``."""
+    """Snapshots of the catalog's collections and of this peer's shards, kept under ``root``."""
 
-    def __init__(self, catalog: Any, root: str) -> None:
+    def __init__(self, catalog: Any, root: str, shard_key_creator: ShardKeyCreator | None = None) -> None:
         self.catalog = catalog
         self.root = os.path.abspath(root)
+        self._create_shard_key = shard_key_creator
 
     # ------------------------------------------------------------------ paths
 
     def _dir(self, collection: str) -> str:
         return os.path.join(self.root, collection)
 
-    def _path(self, collection: str, name: str) -> str:
-        if not _NAME_RE.match(name) or name in (".", ".."):
-            raise NotFound(f"Not found: Snapshot {name} not found")
-        return os.path.join(self._dir(collection), name)
+    def _shard_dir(self, collection: str, shard_id: int) -> str:
+        return os.path.join(self.root, collection, "shards", str(shard_id))
 
     def _resolve(self, collection: str) -> str:
         """The real collection name behind ``collection`` (an alias works too)."""
         return self.catalog.get(collection).name
 
-    # ------------------------------------------------------------------ create / list / delete
+    # ------------------------------------------------------------------ collection snapshots
 
     async def create(self, collection: str) -> dict[str, Any]:
         name = self._resolve(collection)
+        directory = self._dir(name)
+        path = os.path.join(directory, f"{name}-{archive.timestamp()}{SUFFIX}")
+        tmp = archive.temp_file(directory)
+        await self.write_collection_archive(name, tmp)
+        await asyncio.to_thread(archive.publish, tmp, path)
+        return archive.describe(path)
+
+    async def write_collection_archive(self, name: str, target: str) -> None:
+        """Write the snapshot of collection ``name`` to the file ``target`` (removed on failure)."""
+        coll = self.catalog.get(name)
+        header = self._header(name, "collection")
+
+        async def pages() -> AsyncIterator[tuple[int, list[Record]]]:
+            for shard_id in sorted(coll.shards):
+                async for records in _shard_pages(coll.shards[shard_id]):
+                    yield shard_id, records
+
+        await _write_archive(target, header, pages())
+
+    def _header(self, name: str, kind: str, shard_id: int | None = None) -> dict[str, Any]:
         meta = self.catalog.state.collection(name)
         coll = self.catalog.get(name)
-        config = meta.config if meta is not None else coll.config
-        indexes = dict(meta.payload_indexes) if meta is not None else {}
-        directory = self._dir(name)
-        os.makedirs(directory, exist_ok=True)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d-%H-%M-%S-%f")
-        snapshot_name = f"{name}-{stamp}{SUFFIX}"
-        path = os.path.join(directory, snapshot_name)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=directory)
-        os.close(fd)
-        try:
-            with tarfile.open(tmp, "w") as tar:
-                header = {
-                    "format": FORMAT_VERSION,
-                    "collection": name,
-                    "config": config,
-                    "payload_indexes": indexes,
-                }
-                _add_bytes(tar, "config.json", json.dumps(header).encode())
-                page_no = 0
-                async for records in _all_records(coll):
-                    _add_bytes(tar, f"records/{page_no:06d}.bin", encode_records(records))
-                    page_no += 1
-            checksum = await asyncio.to_thread(_sha256_file, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        with open(path + ".checksum", "w") as handle:
-            handle.write(checksum)
-        return self._describe(path)
-
-    def _describe(self, path: str) -> dict[str, Any]:
-        stat = os.stat(path)
-        checksum_path = path + ".checksum"
-        if os.path.exists(checksum_path):
-            with open(checksum_path) as handle:
-                checksum = handle.read().strip()
-        else:
-            checksum = _sha256_file(path)
-        created = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc)
-        return {
-            "name": os.path.basename(path),
-            "creation_time": created.replace(tzinfo=None).isoformat(timespec="seconds"),
-            "size": stat.st_size,
-            "checksum": checksum,
+        header: dict[str, Any] = {
+            "format": archive.FORMAT_VERSION,
+            "kind": kind,
+            "collection": name,
+            "config": meta.config if meta is not None else coll.config,
+            "payload_indexes": dict(meta.payload_indexes) if meta is not None else {},
+            "shard_keys": {key: list(ids) for key, ids in coll.shard_keys.items()},
         }
+        if shard_id is not None:
+            header["shard_id"] = shard_id
+        return header
 
     def list(self, collection: str) -> list[dict[str, Any]]:
-        name = self._resolve(collection)
-        directory = self._dir(name)
-        if not os.path.isdir(directory):
-            return []
-        entries = [
-            self._describe(os.path.join(directory, entry))
-            for entry in sorted(os.listdir(directory))
-            if entry.endswith(SUFFIX) and not entry.startswith(".")
-        ]
-        return entries
+        return archive.list_directory(self._dir(self._resolve(collection)))
 
     def file_path(self, collection: str, snapshot: str) -> str:
-        name = self._resolve(collection)
-        path = self._path(name, snapshot)
-        if not snapshot.endswith(SUFFIX) or not os.path.isfile(path):
-            raise NotFound(f"Not found: Snapshot {snapshot} not found")
-        return path
+        return archive.existing_snapshot(self._dir(self._resolve(collection)), snapshot)
 
     def delete(self, collection: str, snapshot: str) -> bool:
-        path = self.file_path(collection, snapshot)
-        os.unlink(path)
-        if os.path.exists(path + ".checksum"):
-            os.unlink(path + ".checksum")
-        return True
+        return archive.delete_snapshot(self._dir(self._resolve(collection)), snapshot)
 
-    # ------------------------------------------------------------------ recover
+    # ------------------------------------------------------------------ shard snapshots
 
-    async def recover_from_location(self, collection: str, body: dict[str, Any]) -> bool:
-        if not isinstance(body, dict) or not isinstance(body.get("location"), str):
-            raise BadInput("Json deserialize error: missing field `location`")
-        unknown = set(body) - {"location", "priority", "checksum", "api_key"}
-        if unknown:
-            raise BadInput(f"Json deserialize error: unknown field `{sorted(unknown)[0]}`")
-        priority = body.get("priority")
-        if priority is not None and priority not in ("replica", "snapshot", "no_sync"):
-            raise BadInput(f"Json deserialize error: unknown variant `{priority}`")
-        checksum = body.get("checksum")
-        if checksum is not None and not isinstance(checksum, str):
-            raise BadInput("Json deserialize error: checksum must be a string")
-        location = body["location"]
+    def _local_shard(self, collection: str, shard_id: int) -> tuple[str, Any]:
+        name = self._resolve(collection)
+        coll = self.catalog.get(name)
+        if shard_id not in coll.shards:
+            raise NotFound(f"Not found: Shard {shard_id} of collection `{name}` doesn't exist")
+        return name, self.catalog.local_shard(name, shard_id)
+
+    async def create_shard(self, collection: str, shard_id: int) -> dict[str, Any]:
+        name, _ = self._local_shard(collection, shard_id)
+        directory = self._shard_dir(name, shard_id)
+        path = os.path.join(directory, f"{name}-shard-{shard_id}-{archive.timestamp()}{SUFFIX}")
+        tmp = archive.temp_file(directory)
+        await self.write_shard_archive(name, shard_id, tmp)
+        await asyncio.to_thread(archive.publish, tmp, path)
+        return archive.describe(path)
+
+    async def write_shard_archive(self, collection: str, shard_id: int, target: str) -> str:
+        """Write the snapshot of this peer's replica of ``shard_id`` to ``target``; returns
+        the collection's real name."""
+        name, shard = self._local_shard(collection, shard_id)
+        header = self._header(name, "shard", shard_id)
+
+        async def pages() -> AsyncIterator[tuple[int, list[Record]]]:
+            records = await asyncio.to_thread(lambda: list(shard.iter_records()))
+            for start in range(0, len(records), PAGE_SIZE):
+                yield shard_id, records[start : start + PAGE_SIZE]
+
+        await _write_archive(target, header, pages())
+        return name
+
+    def list_shard(self, collection: str, shard_id: int) -> list[dict[str, Any]]:
+        name, _ = self._local_shard(collection, shard_id)
+        return archive.list_directory(self._shard_dir(name, shard_id))
+
+    def shard_file_path(self, collection: str, shard_id: int, snapshot: str) -> str:
+        name, _ = self._local_shard(collection, shard_id)
+        return archive.existing_snapshot(self._shard_dir(name, shard_id), snapshot)
+
+    def delete_shard(self, collection: str, shard_id: int, snapshot: str) -> bool:
+        name, _ = self._local_shard(collection, shard_id)
+        return archive.delete_snapshot(self._shard_dir(name, shard_id), snapshot)
+
+    # ------------------------------------------------------------------ fetching a snapshot
+
+    def temp_upload_path(self) -> str:
+        return archive.temp_file(self.root, ".upload-")
+
+    async def _with_location(self, request: RecoverRequest, use: Callable[[str], Awaitable[bool]]) -> bool:
+        """Run ``use`` on a local copy of the snapshot at ``request.location``."""
+        location = request.location
         parsed = urllib.parse.urlparse(location)
         if parsed.scheme in ("http", "https"):
-            path = await self._download(collection, location, parsed)
+            path = await self._download(location, parsed, request.api_key)
             try:
-                return await self.recover_file(collection, path, checksum)
+                return await use(path)
             finally:
                 if os.path.exists(path):
                     os.unlink(path)
@@ -183,9 +275,9 @@ class SnapshotManager:
             raise BadInput(f"Bad request: unsupported snapshot location scheme `{parsed.scheme}`")
         if not os.path.isfile(path):
             raise NotFound(f"Not found: Snapshot file `{location}` does not exist")
-        return await self.recover_file(collection, path, checksum)
+        return await use(path)
 
-    async def _download(self, collection: str, location: str, parsed: urllib.parse.ParseResult) -> str:
+    async def _download(self, location: str, parsed: urllib.parse.ParseResult, api_key: str | None) -> str:
         import aiohttp
 
         host = parsed.hostname or ""
@@ -195,66 +287,97 @@ class SnapshotManager:
             loopback = False
         if not loopback:
             raise BadInput(f"Bad request: snapshot URL must be on loopback, got `{host}`")
-        os.makedirs(self.root, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=SUFFIX, dir=self.root)
+        tmp = archive.temp_file(self.root, ".download-")
+        headers = {"api-key": api_key} if api_key else {}
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
-                async with session.get(location) as response:
+                async with session.get(location, headers=headers) as response:
                     if response.status != 200:
                         raise BadInput(f"Bad request: downloading {location} failed with HTTP {response.status}")
-                    with os.fdopen(fd, "wb") as handle:
-                        fd = -1
+                    with open(tmp, "wb") as handle:
                         async for chunk in response.content.iter_chunked(1 << 16):
                             handle.write(chunk)
         except aiohttp.ClientError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.unlink(tmp)
             raise BadInput(f"Bad request: downloading {location} failed: {exc}") from None
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        finally:
-            if fd >= 0:
-                os.close(fd)
         return tmp
 
-    def temp_upload_path(self) -> str:
-        os.makedirs(self.root, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=SUFFIX, dir=self.root)
-        os.close(fd)
-        return tmp
-
-    async def recover_file(self, collection: str, path: str, checksum: str | None = None) -> bool:
-        """Recreate ``collection`` from the snapshot file at ``path``."""
+    @staticmethod
+    async def _read_checked(path: str, checksum: str | None) -> archive.SnapshotContent:
         if checksum is not None:
-            actual = await asyncio.to_thread(_sha256_file, path)
+            actual = await asyncio.to_thread(archive.sha256_file, path)
             if actual.lower() != checksum.strip().lower():
-                raise BadInput(
-                    f"Bad request: Snapshot checksum mismatch: expected {checksum}, got {actual}"
-                )
-        header, pages = await asyncio.to_thread(_read_snapshot, path)
-        config = header["config"]
+                raise BadInput(f"Bad request: Snapshot checksum mismatch: expected {checksum}, got {actual}")
+        content = await asyncio.to_thread(archive.read_snapshot, path)
+        await asyncio.to_thread(_check_pages, content)
+        return content
+
+    # ------------------------------------------------------------------ recover a collection
+
+    async def recover_from_location(self, collection: str, body: Any) -> bool:
+        request = parse_recover_body(body)
+        return await self._with_location(
+            request, lambda path: self.recover_file(collection, path, request.checksum, request.priority)
+        )
+
+    async def recover_file(
+        self, collection: str, path: str, checksum: str | None = None, priority: str | None = None
+    ) -> bool:
+        """Recover ``collection`` from the snapshot file at ``path`` (see the module docstring)."""
+        priority = parse_priority(priority)
+        content = await self._read_checked(path, checksum)
         resolved = self.catalog.state.resolve(collection)
         if resolved is not None and resolved != collection:
             raise BadInput(f"Bad request: `{collection}` is an alias; recover into a collection name")
-        if resolved is not None:
-            await self.catalog.delete_collection(collection)
-        await self.catalog.create_collection_with_config(collection, config)
-        await self._wait_exists(collection)
-        for field, schema in header.get("payload_indexes", {}).items():
-            await self.catalog.create_payload_index(collection, field, schema)
+        if resolved is None or not self.catalog.cluster_enabled or priority == "snapshot":
+            await self._recreate(collection, content)
+            return True
         coll = self.catalog.get(collection)
-        for page in pages:
-            records = decode_records(page)
-            for start in range(0, len(records), UPSERT_BATCH):
-                batch = records[start : start + UPSERT_BATCH]
-                points = tuple(
-                    PointStruct(id=rec.id, vectors=dict(rec.vectors or {}), payload=dict(rec.payload or {}))
-                    for rec in batch
-                )
-                await coll.update(UpsertPoints(points=points), WriteOptions(wait=True))
+        self._check_compatible(coll, content)
+        unknown = [sid for sid in content.pages if sid is None or sid not in coll.shards]
+        if unknown:
+            raise BadInput(
+                "Bad request: the snapshot's shards do not match the collection's; recover with priority `snapshot`"
+            )
+        for shard_id, replica_set in sorted(coll.shards.items()):
+            if replica_set.local is not None:
+                await self._replace_shard(coll, shard_id, content.pages.get(shard_id, []), priority or "replica")
         return True
+
+    async def _recreate(self, name: str, content: archive.SnapshotContent) -> None:
+        """Drop ``name`` if it exists and build it again from the snapshot, cluster-wide."""
+        config = content.config
+        validate_config(config)
+        custom = config["params"].get("sharding_method") == "custom"
+        if custom and content.shard_keys and self._create_shard_key is None:
+            raise BadInput("Bad request: recovering shard keys is not available here")
+        if self.catalog.state.resolve(name) is not None:
+            await self.catalog.delete_collection(name)
+        await self.catalog.create_collection_with_config(name, config)
+        await self._wait_exists(name)
+        key_of_shard: dict[int, Any] = {}
+        if custom:
+            for key_text, shard_ids in content.shard_keys.items():
+                key = shard_key_from_str(key_text)
+                await self._create_shard_key(name, {"shard_key": key, "shards_number": max(1, len(shard_ids))})
+                for shard_id in shard_ids:
+                    key_of_shard[int(shard_id)] = key
+        for field, schema in content.payload_indexes.items():
+            await self.catalog.create_payload_index(name, field, schema)
+        coll = self.catalog.get(name)
+        for shard_id, pages in content.pages.items():
+            options = WriteOptions(wait=True)
+            if custom:
+                if shard_id not in key_of_shard:
+                    logger.warning("snapshot of %s: shard %s has no shard key; its points are skipped", name, shard_id)
+                    continue
+                options = WriteOptions(wait=True, shard_keys=(key_of_shard[shard_id],))
+            async for points in _batches(pages):
+                await coll.update(UpsertPoints(points=points), options)
 
     async def _wait_exists(self, collection: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -266,48 +389,98 @@ class SnapshotManager:
                 await asyncio.sleep(0.02)
         self.catalog.get(collection)
 
+    # ------------------------------------------------------------------ recover a shard
 
-async def _all_records(collection: Any) -> AsyncIterator[list[Any]]:
-    """Every point of every shard, with all payload and vectors, page by page."""
+    async def recover_shard_from_location(self, collection: str, shard_id: int, body: Any) -> bool:
+        request = parse_recover_body(body)
+        return await self._with_location(
+            request,
+            lambda path: self.recover_shard_file(collection, shard_id, path, request.checksum, request.priority),
+        )
+
+    async def recover_shard_file(
+        self,
+        collection: str,
+        shard_id: int,
+        path: str,
+        checksum: str | None = None,
+        priority: str | None = None,
+    ) -> bool:
+        """Replace the points of this peer's replica of ``shard_id`` with the snapshot's."""
+        priority = parse_priority(priority) or "replica"
+        name, _ = self._local_shard(collection, shard_id)
+        content = await self._read_checked(path, checksum)
+        coll = self.catalog.get(name)
+        self._check_compatible(coll, content)
+        pages = [page for _, page in content.all_pages()]
+        await self._replace_shard(coll, shard_id, pages, priority)
+        return True
+
+    @staticmethod
+    def _check_compatible(coll: Any, content: archive.SnapshotContent) -> None:
+        if _vector_config(content.config) != _vector_config(coll.config):
+            raise BadInput(
+                f"Bad request: the snapshot's vectors config does not match collection `{coll.name}`'s"
+            )
+
+    async def _replace_shard(self, coll: Any, shard_id: int, pages: list[bytes], priority: str) -> None:
+        replica_set = coll.shards[shard_id]
+        others = [peer for peer in replica_set.active_peers() if peer != replica_set.this_peer]
+        if priority == "replica" and others:
+            logger.info(
+                "recovery of %s shard %d with priority replica: Active replicas %s stay the source of truth",
+                coll.name, shard_id, others,
+            )
+            return
+        if priority == "snapshot":
+            write = replica_set.update  # every replica of the shard
+        else:
+            write = replica_set.update_local  # this peer's replica only
+        await write(DeletePoints(selector=PointSelector(filter=Filter())))
+        async for points in _batches(pages):
+            await write(UpsertPoints(points=points))
+
+
+def _check_pages(content: archive.SnapshotContent) -> None:
+    """Decode every page once before anything is changed: a damaged file is refused whole."""
+    for shard_id, page in content.all_pages():
+        try:
+            decode_records(page)
+        except Exception as exc:  # noqa: BLE001 - any decoding failure means a damaged file
+            raise BadInput(f"Bad request: invalid snapshot file: records of shard {shard_id}: {exc}") from None
+
+
+async def _shard_pages(replica_set: Any) -> AsyncIterator[list[Record]]:
+    """Every point of one shard (read from an Active replica), with payload and vectors."""
     offset = None
     while True:
         request = ScrollRequest(
-            limit=PAGE_SIZE,
+            limit=PAGE_SIZE + 1,
             offset=offset,
             with_payload=PayloadSelector(enabled=True),
             with_vector=VectorSelector(enabled=True),
         )
-        records, offset = await collection.scroll(request)
-        if records:
-            yield records
+        records = await replica_set.scroll(request)
+        page, offset = records[:PAGE_SIZE], (records[PAGE_SIZE].id if len(records) > PAGE_SIZE else None)
+        if page:
+            yield page
         if offset is None:
             return
 
 
-def _read_snapshot(path: str) -> tuple[dict[str, Any], list[bytes]]:
-    """The header and the record pages of a snapshot file."""
+async def _write_archive(
+    target: str, header: dict[str, Any], pages: AsyncIterator[tuple[int, list[Record]]]
+) -> None:
+    """Write a collection or shard snapshot to ``target``; the file is removed on failure."""
     try:
-        with tarfile.open(path, "r") as tar:
-            header: dict[str, Any] | None = None
-            pages: list[tuple[str, bytes]] = []
-            for member in tar:
-                if not member.isfile():
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:
-                    continue
-                data = handle.read()
-                if member.name == "config.json":
-                    header = json.loads(data)
-                elif member.name.startswith("records/") and member.name.endswith(".bin"):
-                    pages.append((member.name, data))
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BadInput(f"Bad request: invalid snapshot file: {exc}") from None
-    except ValueError as exc:
-        raise BadInput(f"Bad request: invalid snapshot config: {exc}") from None
-    if not isinstance(header, dict) or not isinstance(header.get("config"), dict):
-        raise BadInput("Bad request: invalid snapshot file: config.json is missing")
-    if header.get("format") != FORMAT_VERSION:
-        raise BadInput(f"Bad request: unsupported snapshot format {header.get('format')}")
-    pages.sort()
-    return header, [data for _, data in pages]
+        with tarfile.open(target, "w") as tar:
+            archive.add_bytes(tar, "config.json", json.dumps(header).encode())
+            counters: dict[int, int] = {}
+            async for shard_id, records in pages:
+                number = counters.get(shard_id, 0)
+                counters[shard_id] = number + 1
+                archive.add_bytes(tar, f"records/{shard_id}/{number:06d}.bin", encode_records(records))
+    except BaseException:
+        if os.path.exists(target):
+            os.unlink(target)
+        raise

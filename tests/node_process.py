@@ -61,6 +61,7 @@ class NodeProcess:
                 "QDRANT__SERVICE__GRPC_PORT": str(self.grpc_port),
                 "QDRANT__CLUSTER__P2P__PORT": str(self.p2p_port),
                 "QDRANT__STORAGE__STORAGE_PATH": self.storage,
+                "QDRANT__STORAGE__SNAPSHOTS_PATH": self.storage.rstrip("/") + "-snapshots",
                 "QDRANT__LOG_LEVEL": "INFO",
                 "PYTHONPATH": REPO_ROOT + os.pathsep + env.get("PYTHONPATH", ""),
             }
