@@ -127,6 +127,7 @@ class CollectionCatalog:
             indexes = _usable_indexes(name, meta.payload_indexes)
             if collection is None:
                 collection = Collection(name, meta.config, {})
+                collection.resolve_collection = self.get
                 self._collections[name] = collection
                 self._payload_schemas[name] = indexes
             elif collection.config != meta.config:

@@ -66,6 +66,11 @@ class NodeShardHost:
     ) -> list[Record]:
         return await self._local(collection, shard_id).retrieve(list(ids), with_payload, with_vector)
 
+    async def sparse_stats(
+        self, collection: str, shard_id: int, vector_name: str, indices: list[int]
+    ) -> tuple[int, dict[int, int]]:
+        return await self._local(collection, shard_id).sparse_stats(vector_name, indices)
+
     async def receive_transfer(self, collection: str, shard_id: int, records: list[Record], last: bool) -> None:
         """Store a batch of a shard transfer: whole records, as the source holds them."""
         if not records:

@@ -64,6 +64,11 @@ class ShardServiceStub:
                 request_serializer=internal__pb2.TransferBatchRequest.SerializeToString,
                 response_deserializer=internal__pb2.Empty.FromString,
                 _registered_method=True)
+        self.SparseStats = channel.unary_unary(
+                '/qdrant_internal.ShardService/SparseStats',
+                request_serializer=internal__pb2.ShardRead.SerializeToString,
+                response_deserializer=internal__pb2.ShardReadReply.FromString,
+                _registered_method=True)
 
 
 class ShardServiceServicer:
@@ -105,6 +110,14 @@ class ShardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SparseStats(self, request, context):
+        """IDF statistics of a sparse vector (the `idf` modifier): `request` is
+        shards.wire encode_sparse_stats_request, `result` encode_sparse_stats.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +150,11 @@ def add_ShardServiceServicer_to_server(servicer, server):
                     servicer.TransferBatch,
                     request_deserializer=internal__pb2.TransferBatchRequest.FromString,
                     response_serializer=internal__pb2.Empty.SerializeToString,
+            ),
+            'SparseStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.SparseStats,
+                    request_deserializer=internal__pb2.ShardRead.FromString,
+                    response_serializer=internal__pb2.ShardReadReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -301,6 +319,33 @@ class ShardService:
             '/qdrant_internal.ShardService/TransferBatch',
             internal__pb2.TransferBatchRequest.SerializeToString,
             internal__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SparseStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qdrant_internal.ShardService/SparseStats',
+            internal__pb2.ShardRead.SerializeToString,
+            internal__pb2.ShardReadReply.FromString,
             options,
             channel_credentials,
             insecure,

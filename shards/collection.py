@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from consensus.errors import BadInput, NotFound
 from consensus.operations import shard_key_to_str
@@ -68,6 +68,8 @@ class Collection:
         self.shards = shards
         self.shard_keys: dict[str, list[int]] = dict(shard_keys or {})
         self._rings: dict[tuple[int, ...], HashRing] = {}
+        # Set by the catalog: finds another collection by name or alias (``lookup_from``).
+        self.resolve_collection: Callable[[str], "Collection"] | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -214,6 +216,8 @@ class Collection:
 
     async def search(self, request: SearchRequest, options: ReadOptions = DEFAULT_READ) -> list[ScoredPoint]:
         targets = self._read_shards(options.shard_keys)
+        if len(targets) > 1 and self._needs_idf_stats(request):
+            request = replace(request, idf_stats=await self.sparse_stats(request.vector_name, request.query, targets))
         if len(targets) == 1 and options.consistency is None:
             return (await self.shards[targets[0]].search(request))[request.offset : request.offset + request.limit]
         answers = await asyncio.gather(*(self.shards[sid].search(request, options.consistency) for sid in targets))
@@ -223,6 +227,22 @@ class Collection:
         else:
             merged.sort(key=lambda hit: hit.score)
         return merged[request.offset : request.offset + request.limit]
+
+    def _needs_idf_stats(self, request: SearchRequest) -> bool:
+        if not isinstance(request.query, SparseVector) or request.idf_stats is not None:
+            return False
+        params = self.sparse_params.get(request.vector_name)
+        return params is not None and params.modifier == "idf"
+
+    async def sparse_stats(
+        self, vector_name: str, query: SparseVector, targets: list[int]
+    ) -> tuple[int, dict[int, int]]:
+        """Collection-wide IDF statistics for ``query``'s dimensions, summed over ``targets``' shards."""
+        indices = [int(i) for i in query.indices]
+        answers = await asyncio.gather(*(self.shards[sid].sparse_stats(vector_name, indices) for sid in targets))
+        num_docs = sum(n for n, _ in answers)
+        doc_freq = {dim: sum(freq.get(dim, 0) for _, freq in answers) for dim in indices}
+        return num_docs, doc_freq
 
     async def search_by_id(
         self, request: SearchRequest, point_id: PointId, options: ReadOptions = DEFAULT_READ

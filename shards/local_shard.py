@@ -516,7 +516,7 @@ class LocalShard:
             sparse: SparseVectorIndex | None = self._sparse.get(name)
             if sparse is None:
                 raise BadInput(f"Wrong input: Not existing vector name error: {name}")
-            offsets, scores = sparse.search(request.query, k, allowed)
+            offsets, scores = sparse.search(request.query, k, allowed, idf_stats=request.idf_stats)
             return offsets, scores, "Dot"
         index = self._dense.get(name)
         if index is None:
@@ -548,6 +548,13 @@ class LocalShard:
                 )
             )
         return out
+
+    def sparse_stats(self, name: str, indices: list[int]) -> tuple[int, dict[int, int]]:
+        """IDF statistics of sparse vector ``name``: (vectors stored, {dimension: vectors having it})."""
+        sparse = self._sparse.get(name)
+        if sparse is None:
+            raise BadInput(f"Wrong input: Not existing vector name error: {name}")
+        return sparse.num_docs, sparse.doc_frequencies(indices)
 
     def dense_index(self, name: str) -> DenseVectorIndex:
         index = self._dense.get(name)

@@ -107,6 +107,9 @@ class SearchRequest:
     with_vector: VectorSelector = field(default_factory=VectorSelector)
     hnsw_ef: int | None = None
     exact: bool = False
+    # Sparse ``idf`` modifier: collection-wide (num_docs, {dimension: doc_frequency}) set by the
+    # coordinator, so every shard weights the query alike; None = the shard's own statistics.
+    idf_stats: tuple[int, dict[int, int]] | None = None
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,13 @@ from shards.conditions import HasIdCondition
 from shards.filters import Filter
 from shards.formula import Context, Formula
 from shards.hits import attach_records
+from shards.lookup import LookupLocation, fetch_vectors, resolve_source
+from shards.mmr import Mmr, run_mmr
 from shards.operations import CountRequest, ScrollRequest, SearchRequest
 from shards.recommend import ExploreQuery, run_explore
 from shards.recommend import higher_is_better as explore_higher_is_better
 from shards.types import PayloadSelector, PointId, ScoredPoint, VectorSelector, point_id_key
+from shards.vector_space import space_of
 
 DEFAULT_RRF_K = 2
 
@@ -54,6 +57,8 @@ class QueryPlan:
     prefetches: tuple["QueryPlan", ...] = ()
     formula: Optional[Formula] = None  # score the prefetches' candidates with a formula
     sample: bool = False  # {"sample": "random"}: random points, score 0
+    mmr: Optional[Mmr] = None  # re-rank the nearest candidates with maximal marginal relevance
+    lookup: Optional[LookupLocation] = None  # ``lookup_from`` for ``by_id``
 
 
 def merge_filters(outer: Optional[Filter], inner: Optional[Filter]) -> Optional[Filter]:
@@ -91,7 +96,7 @@ async def _run(
             raise BadInput("Wrong input: Formula queries need at least one prefetch: there is nothing to score")
         if node.fusion is not None:
             raise BadInput("Wrong input: Fusion queries require at least one prefetch")
-        return await _leaf(collection, request, node.by_id, options)
+        return await _leaf(collection, node, request, options)
 
     children = await asyncio.gather(
         *(_run(collection, child, options, filt, root=False) for child in node.prefetches)
@@ -116,26 +121,12 @@ async def _run(
         return [], True
     restricted = Filter(must=(HasIdCondition(frozenset(ids)),) + ((filt,) if filt is not None else ()))
     rescore = replace(request, filter=restricted, exact=True)
-    if isinstance(request.query, ExploreQuery):
-        hits = await run_explore(collection, rescore, request.query, options)
-        return hits, explore_higher_is_better(collection, request.vector_name, request.query)
-    if node.by_id is not None:
-        hits = await collection.search_by_id(rescore, node.by_id, options)
-    else:
-        hits = await collection.search(rescore, options)
-    return hits, collection.higher_is_better(request.vector_name, request.query)
+    return await _nearest(collection, node, rescore, options)
 
 
-async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[list[ScoredPoint], bool]:
-    if by_id is not None:
-        hits = await collection.search_by_id(request, by_id, options)
-        return hits, collection.higher_is_better(request.vector_name, None)
-    if isinstance(request.query, ExploreQuery):  # recommend, discover, context
-        hits = await run_explore(collection, request, request.query, options)
-        return hits, explore_higher_is_better(collection, request.vector_name, request.query)
-    if request.query is not None:
-        hits = await collection.search(request, options)
-        return hits, collection.higher_is_better(request.vector_name, request.query)
+async def _leaf(collection, node: QueryPlan, request: SearchRequest, options) -> tuple[list[ScoredPoint], bool]:
+    if node.by_id is not None or request.query is not None:
+        return await _nearest(collection, node, request, options)
     scroll = ScrollRequest(
         filter=request.filter,
         limit=request.offset + request.limit,
@@ -148,6 +139,28 @@ async def _leaf(collection, request: SearchRequest, by_id, options) -> tuple[lis
         for r in records[request.offset :]
     ]
     return hits, True
+
+
+async def _nearest(collection, node: QueryPlan, request: SearchRequest, options) -> tuple[list[ScoredPoint], bool]:
+    """Score by the node's query: explore, nearest to a vector or to a point's vector, maybe with MMR."""
+    if isinstance(request.query, ExploreQuery):  # recommend, discover, context
+        hits = await run_explore(collection, request, request.query, options)
+        return hits, explore_higher_is_better(collection, request.vector_name, request.query)
+    higher = collection.higher_is_better(request.vector_name, request.query)
+    if node.by_id is not None:
+        if node.lookup is None and node.mmr is None:
+            return await collection.search_by_id(request, node.by_id, options), higher
+        source = resolve_source(collection, node.lookup, request.vector_name, options)
+        vector = (await fetch_vectors(source, [node.by_id]))[node.by_id]
+        vector = space_of(collection, request.vector_name).check(vector)  # lookup_from: kind and size
+        request = replace(request, query=vector)
+        higher = collection.higher_is_better(request.vector_name, vector)
+        if source.same_collection:
+            skip = Filter(must_not=(HasIdCondition(frozenset([node.by_id])),))
+            request = replace(request, filter=merge_filters(request.filter, skip))
+    if node.mmr is not None:
+        return await run_mmr(collection, request, node.mmr, options), higher
+    return await collection.search(request, options), higher
 
 
 # --------------------------------------------------------------------------- formula, sample

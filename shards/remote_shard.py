@@ -38,3 +38,6 @@ class RemoteShard:
         self, ids: list[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
     ) -> list[Record]:
         return await self._client.retrieve(self.peer_uri, self.collection, self.shard_id, ids, with_payload, with_vector)
+
+    async def sparse_stats(self, vector_name: str, indices: list[int]) -> tuple[int, dict[int, int]]:
+        return await self._client.sparse_stats(self.peer_uri, self.collection, self.shard_id, vector_name, indices)

@@ -69,6 +69,8 @@ class Replica(Protocol):
         self, ids: list[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
     ) -> list[Record]: ...
 
+    async def sparse_stats(self, vector_name: str, indices: list[int]) -> tuple[int, dict[int, int]]: ...
+
 
 class LocalReplica:
     """The replica stored on this node: a ``LocalShard`` run off the event loop."""
@@ -109,6 +111,9 @@ class LocalReplica:
         self, ids: list[PointId], with_payload: PayloadSelector, with_vector: VectorSelector
     ) -> list[Record]:
         return await asyncio.to_thread(self.shard.retrieve, ids, with_payload, with_vector)
+
+    async def sparse_stats(self, vector_name: str, indices: list[int]) -> tuple[int, dict[int, int]]:
+        return self.shard.sparse_stats(vector_name, indices)  # dictionary look-ups: no thread needed
 
 
 ReplicaFactory = Callable[[int], Replica]
@@ -402,6 +407,11 @@ class ReplicaSet:
         wanted = list(ids)
         answers = await self._read(lambda replica: replica.retrieve(wanted, with_payload, with_vector), consistency)
         return answers[0] if len(answers) == 1 else _newest_records(answers)
+
+    async def sparse_stats(self, vector_name: str, indices: list[int]) -> tuple[int, dict[int, int]]:
+        """IDF statistics of one replica (any: replicas hold the same points)."""
+        answers = await self._read(lambda replica: replica.sparse_stats(vector_name, indices))
+        return answers[0]
 
     def close(self) -> None:
         if self.local is not None:

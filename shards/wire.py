@@ -400,8 +400,43 @@ def encode_search(request: SearchRequest) -> bytes:
             "with_vector": _put_vector_selector(request.with_vector),
             "hnsw_ef": request.hnsw_ef,
             "exact": request.exact,
+            "idf": None if request.idf_stats is None else _put_idf_stats(request.idf_stats),
         }
     )
+
+
+def _put_idf_stats(stats: tuple[int, dict[int, int]]) -> list:
+    num_docs, doc_freq = stats
+    return [int(num_docs), [[int(dim), int(n)] for dim, n in doc_freq.items()]]
+
+
+def _get_idf_stats(raw: Any) -> tuple[int, dict[int, int]] | None:
+    if raw is None:
+        return None
+    num_docs, pairs = raw
+    return int(num_docs), {int(dim): int(n) for dim, n in pairs}
+
+
+def encode_sparse_stats_request(vector_name: str, indices: Sequence[int]) -> bytes:
+    """Ask a shard for IDF statistics of ``indices`` of its sparse vector ``vector_name``."""
+    return _Writer().finish({"k": "sparse_stats_req", "vector_name": vector_name, "indices": [int(i) for i in indices]})
+
+
+def decode_sparse_stats_request(data: bytes) -> tuple[str, list[int]]:
+    """Inverse of :func:`encode_sparse_stats_request`."""
+    r = _Reader(data, "sparse_stats_req")
+    return _guard(lambda h, _: (str(h["vector_name"]), [int(i) for i in h["indices"]]), r.header, r)
+
+
+def encode_sparse_stats(stats: tuple[int, dict[int, int]]) -> bytes:
+    """Encode ``(num_docs, {dimension: doc_frequency})``."""
+    return _Writer().finish({"k": "sparse_stats", "stats": _put_idf_stats(stats)})
+
+
+def decode_sparse_stats(data: bytes) -> tuple[int, dict[int, int]]:
+    """Inverse of :func:`encode_sparse_stats`."""
+    r = _Reader(data, "sparse_stats")
+    return _guard(lambda h, _: _get_idf_stats(h["stats"]), r.header, r)
 
 
 def _dec_search(h: dict, r: _Reader) -> SearchRequest:
@@ -416,6 +451,7 @@ def _dec_search(h: dict, r: _Reader) -> SearchRequest:
         with_vector=_get_vector_selector(h["with_vector"]),
         hnsw_ef=h["hnsw_ef"],
         exact=bool(h["exact"]),
+        idf_stats=_get_idf_stats(h.get("idf")),
     )
 
 

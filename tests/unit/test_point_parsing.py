@@ -814,10 +814,7 @@ def test_query_errors(body, message):
     [
         {"query": {"relevance_feedback": {"target": 1}}},
         {"query": {"order_by": "price"}},
-        {"query": {"nearest": [1, 2, 3, 4], "mmr": {"diversity": 0.5}}},
         {"query": {"text": "hello", "model": "bm25"}},
-        {"prefetch": {"query": 1, "lookup_from": {"collection": "other"}}, "query": {"fusion": "dbsf"}},
-        {"query": 1, "lookup_from": {"collection": "other"}},
     ],
 )
 def test_query_unsupported_kinds(body):

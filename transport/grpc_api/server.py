@@ -37,6 +37,25 @@ def code_for(error: errors.DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+_ERROR_BY_STATUS: dict[int, type[errors.DomainError]] = {
+    400: errors.BadInput,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    408: errors.Timeout,
+    409: errors.AlreadyExists,
+    429: errors.RateLimited,
+    503: errors.ServiceUnavailable,
+}
+
+
+def _error_for_status(status: int, body: Any) -> errors.DomainError:
+    message = body.get("status", {}).get("error") if isinstance(body, dict) else None
+    if not isinstance(message, str):
+        message = f"request failed with HTTP status {status}"
+    return _ERROR_BY_STATUS.get(status, errors.InternalError)(message)
+
+
 class _Metadata(dict):
     """Invocation metadata with case-insensitive lookup (gRPC keys are lower case)."""
 
@@ -125,6 +144,8 @@ class PublicGrpcServer:
         call["started"] = started
         response = await route.handler(call)  # type: ignore[misc]
         body = orjson.loads(response.body) if response.body else None
+        if response.status >= 400:  # a handler that answered an error instead of raising one
+            raise _error_for_status(response.status, body)
         result = body.get("result") if route.envelope and isinstance(body, dict) else body
         reply = route.reply()
         route.to_reply(reply, result)

@@ -114,6 +114,22 @@ class PeerClient:
         reply = await self._call(peer, "search", lambda p: p.shards.Search, read, timeout)
         return wire.decode_scored(reply.result)
 
+    async def sparse_stats(
+        self,
+        peer: str,
+        collection: str,
+        shard_id: int,
+        vector_name: str,
+        indices: list[int],
+        *,
+        timeout: float | None = None,
+    ) -> tuple[int, dict[int, int]]:
+        """IDF statistics of a sparse vector in a shard replica on ``peer``."""
+        payload = wire.encode_sparse_stats_request(vector_name, indices)
+        read = pb.ShardRead(collection=collection, shard_id=shard_id, request=payload)
+        reply = await self._call(peer, "sparse stats", lambda p: p.shards.SparseStats, read, timeout)
+        return wire.decode_sparse_stats(reply.result)
+
     async def scroll(
         self, peer: str, collection: str, shard_id: int, request: ScrollRequest, *, timeout: float | None = None
     ) -> list[Record]:

@@ -58,6 +58,10 @@ class ShardHost(Protocol):
         with_vector: VectorSelector,
     ) -> list[Record]: ...
 
+    async def sparse_stats(
+        self, collection: str, shard_id: int, vector_name: str, indices: list[int]
+    ) -> tuple[int, dict[int, int]]: ...
+
     async def receive_transfer(self, collection: str, shard_id: int, records: list[Record], last: bool) -> None:
         """Upsert one transfer batch into the local replica, keeping ids, payloads,
         vectors and versions; ``last`` marks the end of the transfer."""
@@ -140,6 +144,14 @@ class _ShardServicer(pb_grpc.ShardServiceServicer):
             return pb.ShardReadReply(result=wire.encode_records(records))
 
         return await _answer(context, "retrieve", work)
+
+    async def SparseStats(self, request: pb.ShardRead, context: grpc.aio.ServicerContext) -> pb.ShardReadReply:
+        async def work() -> pb.ShardReadReply:
+            name, indices = wire.decode_sparse_stats_request(request.request)
+            stats = await self._host.sparse_stats(request.collection, request.shard_id, name, indices)
+            return pb.ShardReadReply(result=wire.encode_sparse_stats(stats))
+
+        return await _answer(context, "sparse stats", work)
 
     async def TransferBatch(
         self, request: pb.TransferBatchRequest, context: grpc.aio.ServicerContext

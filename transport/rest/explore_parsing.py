@@ -7,7 +7,8 @@ Query API forms (``query`` of ``/points/query`` and its prefetches)::
     {"context": [{"positive": <example>, "negative": <example>}, ...]}   (or one pair, or null)
 
 and the legacy bodies of ``/points/recommend`` and ``/points/discover`` (see
-``transport.rest.legacy_recommend``). An example is a point id or a dense vector.
+``transport.rest.legacy_recommend``). An example is a point id or a vector of
+the ``using`` vector's kind: dense, multi-vector or sparse.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from consensus.errors import BadInput
+from shards.lookup import LookupLocation
 from shards.recommend import STRATEGIES, ExploreQuery
 from shards.types import parse_point_id
 from transport.rest.vector_parsing import (
@@ -22,7 +24,6 @@ from transport.rest.vector_parsing import (
     format_error,
     inference_error,
     is_inference_object,
-    not_supported,
     parse_vector_value,
     require_object,
     type_error,
@@ -33,7 +34,26 @@ from transport.rest.vector_parsing import (
 EXPLORE_KINDS = ("recommend", "discover", "context")
 
 
+def parse_lookup_from(raw: Any, where: str = "lookup_from") -> Optional[LookupLocation]:
+    """``lookup_from``: ``{"collection": str, "vector"?: str, "shard_key"?: ...}``, or null."""
+    if raw is None:
+        return None
+    body = require_object(raw, where)
+    collection = body.get("collection")
+    if collection is None:
+        raise format_error("missing field `collection`", where)
+    if not isinstance(collection, str):
+        raise type_error(collection, "a string", f"{where}.collection")
+    vector = body.get("vector")
+    if vector is not None and not isinstance(vector, str):
+        raise type_error(vector, "a string", f"{where}.vector")
+    from transport.rest.point_parsing import parse_shard_key_selector  # point_parsing imports this module
+
+    return LookupLocation(collection=collection, vector=vector, shard_keys=parse_shard_key_selector(body))
+
+
 def _example(raw: Any, using: str, schema: VectorSchema, where: str) -> Any:
+    """A point id, or a vector for ``using`` (dense, multi-vector or sparse)."""
     if isinstance(raw, bool) or raw is None:
         raise format_error("data did not match any variant of untagged enum VectorInput", where)
     if isinstance(raw, (int, str)):
@@ -41,14 +61,11 @@ def _example(raw: Any, using: str, schema: VectorSchema, where: str) -> Any:
     if isinstance(raw, dict):
         if is_inference_object(raw):
             raise inference_error()
-        if "indices" in raw or "values" in raw:
-            raise not_supported("A sparse vector example")
+        if "indices" not in raw and "values" not in raw:
+            raise format_error("data did not match any variant of untagged enum VectorInput", where)
+    elif not isinstance(raw, list):
         raise format_error("data did not match any variant of untagged enum VectorInput", where)
-    if not isinstance(raw, list):
-        raise format_error("data did not match any variant of untagged enum VectorInput", where)
-    if raw and isinstance(raw[0], list):
-        raise not_supported("A multi-vector example")
-    return parse_vector_value(raw, using, schema, where)
+    return parse_vector_value(raw, using, schema, where, dense_as_single_multi=True)
 
 
 def _examples(raw: Any, using: str, schema: VectorSchema, where: str) -> tuple[Any, ...]:
@@ -60,13 +77,8 @@ def _examples(raw: Any, using: str, schema: VectorSchema, where: str) -> tuple[A
 
 
 def _check_using(using: str, schema: VectorSchema, kind: str) -> None:
-    spec = schema.dense.get(using)
-    if spec is None:
-        if using in schema.sparse:
-            raise not_supported(f"The `{kind}` query on a sparse vector")
+    if using not in schema.dense and using not in schema.sparse:
         raise vector_name_error(using)
-    if getattr(spec, "multivector", False):
-        raise not_supported(f"The `{kind}` query on a multi-vector")
 
 
 def _strategy(raw: Any, where: str) -> str:
@@ -159,4 +171,4 @@ def parse_legacy_discover(body: dict[str, Any], using: str, schema: VectorSchema
     return ExploreQuery(kind="discover", target=_example(body["target"], using, schema, f"{prefix}target"), pairs=pairs)
 
 
-__all__ = ["EXPLORE_KINDS", "parse_explore_query", "parse_legacy_discover", "parse_legacy_recommend", "BadInput"]
+__all__ = ["EXPLORE_KINDS", "parse_lookup_from", "parse_explore_query", "parse_legacy_discover", "parse_legacy_recommend", "BadInput"]

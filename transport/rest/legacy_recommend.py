@@ -1,6 +1,7 @@
 """The pre-``query`` explore endpoints: ``/points/recommend``, ``/points/discover`` and their batches.
 
-``RecommendRequest``: ``positive``, ``negative`` (point ids or dense vectors),
+``RecommendRequest``: ``positive``, ``negative`` (point ids or vectors),
+``lookup_from`` (read example ids from another collection),
 ``strategy``, ``using``, ``filter``, ``params``, ``limit`` (required), ``offset``,
 ``score_threshold``, ``with_payload``, ``with_vector``. ``DiscoverRequest``:
 ``target`` (without it, a context search), ``context`` (pairs), and the same
@@ -11,6 +12,7 @@ scoring is :mod:`shards.recommend`'s.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +21,7 @@ from shards.operations import SearchRequest
 from shards.recommend import run_explore
 from shards.types import DEFAULT_VECTOR, PayloadSelector, VectorSelector
 from transport.rest.envelope import ok, started_at
-from transport.rest.explore_parsing import parse_legacy_discover, parse_legacy_recommend
+from transport.rest.explore_parsing import parse_legacy_discover, parse_legacy_recommend, parse_lookup_from
 from transport.rest.legacy_search import _render, _searches
 from transport.rest.point_handlers import _body, _collection, _read_options, _schema
 from transport.rest.query_parsing import (
@@ -32,7 +34,6 @@ from transport.rest.query_parsing import (
 from transport.rest.vector_parsing import (
     VectorSchema,
     format_error,
-    not_supported,
     parse_filter_field,
     parse_uint,
     require_object,
@@ -46,14 +47,13 @@ def _parse(body: Any, schema: VectorSchema, explore_parser, where: str = ""):
     def at(key: str) -> str:
         return f"{where}.{key}" if where else key
 
-    if body.get("lookup_from") is not None:
-        raise not_supported("`lookup_from`")
+    lookup = parse_lookup_from(body.get("lookup_from"), at("lookup_from"))
     using = body.get("using")
     if using is None:
         using = DEFAULT_VECTOR
     elif not isinstance(using, str):
         raise type_error(using, "a string", at("using"))
-    query = explore_parser(body, using, schema, where)
+    query = replace(explore_parser(body, using, schema, where), lookup=lookup)
     if body.get("limit") is None:
         raise format_error("missing field `limit`", where)
     hnsw_ef, exact = _parse_search_params(body.get("params"), at("params"))

@@ -6,16 +6,19 @@ Pure functions; errors are :class:`BadInput` with Qdrant's wording (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from consensus.errors import BadInput
 from shards.conditions import parse_datetime_micros
 from shards.formula import Formula, parse_formula
 from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
+from shards.lookup import LookupLocation
+from shards.mmr import DEFAULT_DIVERSITY, MAX_CANDIDATES_LIMIT, Mmr
 from shards.query_plan import DEFAULT_RRF_K, Fusion, QueryPlan
+from shards.recommend import ExploreQuery
 from shards.types import DEFAULT_VECTOR, PayloadSelector, PointId, VectorSelector, parse_point_id
-from transport.rest.explore_parsing import parse_explore_query
+from transport.rest.explore_parsing import parse_explore_query, parse_lookup_from
 from transport.rest.vector_parsing import (
     VectorSchema,
     format_error,
@@ -31,6 +34,7 @@ from transport.rest.vector_parsing import (
     require_field,
     require_object,
     type_error,
+    validation_error,
     vector_name_error,
     wrong_input,
 )
@@ -59,6 +63,8 @@ class ParsedQuery:
     prefetches: tuple[QueryPlan, ...] = ()
     formula: Optional[Formula] = None
     sample: bool = False
+    mmr: Optional[Mmr] = None
+    lookup: Optional[LookupLocation] = None
 
     @property
     def is_scroll(self) -> bool:
@@ -68,7 +74,14 @@ class ParsedQuery:
     @property
     def is_multi_stage(self) -> bool:
         """True with ``prefetch`` or a fusion query: run it with ``shards.query_plan.run_query``."""
-        return bool(self.prefetches) or self.fusion is not None or self.formula is not None or self.sample
+        return (
+            bool(self.prefetches)
+            or self.fusion is not None
+            or self.formula is not None
+            or self.sample
+            or self.mmr is not None
+            or (self.lookup is not None and self.by_id is not None)
+        )
 
     def plan(self) -> QueryPlan:
         return QueryPlan(
@@ -78,6 +91,8 @@ class ParsedQuery:
             prefetches=self.prefetches,
             formula=self.formula,
             sample=self.sample,
+            mmr=self.mmr,
+            lookup=self.lookup,
         )
 
 
@@ -240,8 +255,8 @@ def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
     ``query`` may be a dense vector, a multi-vector, a sparse ``{indices, values}``,
     a point id, any of those wrapped in ``{"nearest": ...}``, ``{"fusion": "rrf" | "dbsf"}``
     or ``{"rrf": {"k", "weights"}}``. ``prefetch`` is one stage object or a list of
-    them, nested to any depth. Other query kinds, ``lookup_from`` and MMR are
-    refused as not supported yet.
+    them, nested to any depth. ``{"nearest": ..., "mmr": {...}}`` re-ranks with MMR;
+    ``lookup_from`` (per stage) says where example ids are read.
     """
     body = _body(body)
     plan = _parse_stage(body, schema, "", root=True)
@@ -252,13 +267,14 @@ def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
         prefetches=plan.prefetches,
         formula=plan.formula,
         sample=plan.sample,
+        mmr=plan.mmr,
+        lookup=plan.lookup,
     )
 
 
 def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: bool) -> QueryPlan:
     """The root request (``root``) or one prefetch; ``prefix`` names its place in error messages."""
-    if body.get("lookup_from") is not None:
-        raise not_supported("`lookup_from`")
+    lookup = parse_lookup_from(body.get("lookup_from"), f"{prefix}lookup_from")
     prefetches = _parse_prefetches(body.get("prefetch"), schema, f"{prefix}prefetch")
     using = body.get("using")
     if using is None:
@@ -268,6 +284,7 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
     raw_query = body.get("query")
     fusion = _parse_fusion(raw_query, f"{prefix}query")
     formula, sample = _parse_formula_or_sample(raw_query, f"{prefix}query")
+    mmr: Optional[Mmr] = None
     if formula is not None:
         if not prefetches:
             raise wrong_input("Formula queries need at least one prefetch: there is nothing to score")
@@ -279,7 +296,9 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
             raise wrong_input("Fusion queries need at least one prefetch: there is nothing to fuse")
         query, by_id = None, None
     else:
-        query, by_id = _parse_query_interface(raw_query, using, schema, f"{prefix}query")
+        query, by_id, mmr = _parse_query_interface(raw_query, using, schema, f"{prefix}query")
+        if isinstance(query, ExploreQuery) and lookup is not None:
+            query = replace(query, lookup=lookup)
         if prefetches and query is None and by_id is None:
             raise wrong_input("A query is needed to merge the prefetches. Can't have prefetches without a query.")
     hnsw_ef, exact = _parse_search_params(body.get("params"), f"{prefix}params")
@@ -304,7 +323,14 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
         exact=exact,
     )
     return QueryPlan(
-        request=request, by_id=by_id, fusion=fusion, prefetches=prefetches, formula=formula, sample=sample
+        request=request,
+        by_id=by_id,
+        fusion=fusion,
+        prefetches=prefetches,
+        formula=formula,
+        sample=sample,
+        mmr=mmr,
+        lookup=lookup,
     )
 
 
@@ -370,22 +396,42 @@ def _parse_fusion(raw: Any, where: str) -> Optional[Fusion]:
 
 def _parse_query_interface(
     raw: Any, using: str, schema: VectorSchema, where: str = "query"
-) -> tuple[Any, Optional[PointId]]:
-    """``(vector, None)``, ``(None, point_id)`` or ``(None, None)`` when there is no query."""
+) -> tuple[Any, Optional[PointId], Optional[Mmr]]:
+    """``(vector, None, mmr)``, ``(None, point_id, mmr)`` or ``(None, None, None)`` when there is no query."""
     if raw is None:
-        return None, None
+        return None, None, None
     if isinstance(raw, dict):
         if "nearest" in raw:
-            if raw.get("mmr") is not None:
-                raise not_supported("MMR re-ranking (`mmr`)")
-            return _parse_vector_input(raw["nearest"], using, schema, f"{where}.nearest")
+            mmr = _parse_mmr(raw.get("mmr"), f"{where}.mmr")
+            return (*_parse_vector_input(raw["nearest"], using, schema, f"{where}.nearest"), mmr)
         explore = parse_explore_query(raw, using, schema, where)  # recommend, discover, context
         if explore is not None:
-            return explore, None
+            return explore, None, None
         for kind in _UNSUPPORTED_QUERY_KINDS:
             if kind in raw:
                 raise not_supported(f"The `{kind}` query")
-    return _parse_vector_input(raw, using, schema, where)
+    return (*_parse_vector_input(raw, using, schema, where), None)
+
+
+def _parse_mmr(raw: Any, where: str) -> Optional[Mmr]:
+    """``{"diversity"?: 0..1 (default 0.5), "candidates_limit"?: 0..16384 (default: limit)}``."""
+    if raw is None:
+        return None
+    body = require_object(raw, where)
+    for key in body:
+        if key not in ("diversity", "candidates_limit"):
+            raise format_error(f"unknown field `{key}`, expected `diversity` or `candidates_limit`", where)
+    diversity = _optional_number(body.get("diversity"), f"{where}.diversity")
+    if diversity is None:
+        diversity = DEFAULT_DIVERSITY
+    elif not 0.0 <= diversity <= 1.0:
+        raise validation_error(f"{where}.diversity", "value must be between 0.0 and 1.0")
+    limit = parse_optional_uint(body.get("candidates_limit"), f"{where}.candidates_limit")
+    if limit is not None and limit > MAX_CANDIDATES_LIMIT:
+        raise validation_error(
+            f"{where}.candidates_limit", f"value {limit} invalid, must be {MAX_CANDIDATES_LIMIT} or less"
+        )
+    return Mmr(diversity=diversity, candidates_limit=limit)
 
 
 def _parse_vector_input(
