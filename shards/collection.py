@@ -36,6 +36,7 @@ from shards.types import (
     ScoredPoint,
     SparseVector,
     VectorSelector,
+    order_sort_key,
     point_id_key,
 )
 
@@ -198,7 +199,7 @@ class Collection:
             answers = await asyncio.gather(*(self.shards[sid].scroll(request, options.consistency) for sid in targets))
             merged = [record for answer in answers for record in answer]
             reverse = request.order_by.direction == "desc"
-            merged.sort(key=lambda r: r.order_value or 0, reverse=reverse)
+            merged.sort(key=order_sort_key, reverse=reverse)
             return merged[: request.limit], None
         page_request = replace(request, limit=request.limit + 1)
         answers = await asyncio.gather(

@@ -55,6 +55,7 @@ from shards.types import (
     SparseVector,
     VectorSelector,
     VectorValue,
+    order_sort_key,
     point_id_from_key,
     point_id_key,
 )
@@ -481,14 +482,17 @@ class LocalShard:
                     continue
                 if allowed is not None and offset not in allowed:
                     continue
+                # Keep reading through a run of equal values past the limit: Qdrant breaks
+                # ties by point id, which the index (ordered by offset) does not.
+                if len(out) >= request.limit and value != out[-1].order_value:
+                    break
                 seen.add(offset)
                 record = self._record(offset, request.with_payload, request.with_vector)
                 if record is not None:
                     record.order_value = value
                     out.append(record)
-                    if len(out) >= request.limit:
-                        break
-        return out
+        out.sort(key=order_sort_key, reverse=order.direction == "desc")
+        return out[: request.limit]
 
     def _sorted_point_keys(self) -> list[bytes]:
         if self._sorted_keys is None:

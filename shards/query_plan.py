@@ -3,10 +3,11 @@
 A :class:`QueryPlan` node is one stage of ``POST /points/query``:
 
 * a leaf (no prefetches) is a plain search: nearest to a vector, nearest to a
-  stored point (``by_id``), or, without a query, points in id order with score 0;
+  stored point (``by_id``), points ordered by a payload value (``order_by``), or,
+  without a query, points in id order with score 0;
 * a node with prefetches runs them first, then either fuses their result lists
   (``fusion``) or re-scores the union of their candidates with its own nearest
-  query, exactly and restricted to those ids.
+  query (exactly, restricted to those ids) or orders them by a payload value.
 
 As in Qdrant, a node's filter is merged (AND) into every prefetch below it, and
 ``offset``, ``with_payload`` and ``with_vector`` only matter at the root. Every
@@ -29,7 +30,7 @@ from shards.formula import Context, Formula
 from shards.hits import attach_records
 from shards.lookup import LookupLocation, fetch_vectors, resolve_source
 from shards.mmr import Mmr, run_mmr
-from shards.operations import CountRequest, ScrollRequest, SearchRequest
+from shards.operations import CountRequest, OrderBy, ScrollRequest, SearchRequest
 from shards.recommend import ExploreQuery, run_explore
 from shards.recommend import higher_is_better as explore_higher_is_better
 from shards.types import PayloadSelector, PointId, ScoredPoint, VectorSelector, point_id_key
@@ -59,6 +60,7 @@ class QueryPlan:
     sample: bool = False  # {"sample": "random"}: random points, score 0
     mmr: Optional[Mmr] = None  # re-rank the nearest candidates with maximal marginal relevance
     lookup: Optional[LookupLocation] = None  # ``lookup_from`` for ``by_id``
+    order_by: Optional[OrderBy] = None  # points ordered by a payload value, score 0
 
 
 def merge_filters(outer: Optional[Filter], inner: Optional[Filter]) -> Optional[Filter]:
@@ -90,6 +92,8 @@ async def _run(
     request = replace(request, filter=filt)
 
     if not node.prefetches:
+        if node.order_by is not None:
+            return await _ordered(collection, node.order_by, request, options, None)
         if node.sample:
             return await _sample(collection, request, options, None)
         if node.formula is not None:
@@ -113,6 +117,9 @@ async def _run(
     if node.sample:
         ids = list(dict.fromkeys(hit.id for hits, _ in children for hit in hits))
         return await _sample(collection, request, options, ids)
+    if node.order_by is not None:
+        ids = list(dict.fromkeys(hit.id for hits, _ in children for hit in hits))
+        return await _ordered(collection, node.order_by, request, options, ids)
 
     if request.query is None and node.by_id is None:
         raise BadInput("Wrong input: A query is needed to merge the prefetches. Can't have prefetches without a query.")
@@ -163,7 +170,38 @@ async def _nearest(collection, node: QueryPlan, request: SearchRequest, options)
     return await collection.search(request, options), higher
 
 
-# --------------------------------------------------------------------------- formula, sample
+# --------------------------------------------------------------------------- order_by, formula, sample
+
+
+async def _ordered(
+    collection, order_by: OrderBy, request: SearchRequest, options, ids: Optional[list]
+) -> tuple[list[ScoredPoint], bool]:
+    """Points (of ``ids``, or all matching the filter) ordered by a payload value, each with score 0.
+
+    This is scroll with ``order_by`` (it needs a range index on the key, merges the shards
+    by value then id); the hits carry the value as ``order_value``. ``score_threshold`` is
+    ignored, as in Qdrant: every hit has the same score.
+    """
+    filt = request.filter
+    if ids is not None:
+        if not ids:
+            return [], True
+        filt = Filter(must=(HasIdCondition(frozenset(ids)),) + ((filt,) if filt is not None else ()))
+    scroll = ScrollRequest(
+        filter=filt,
+        limit=request.offset + request.limit,
+        with_payload=request.with_payload,
+        with_vector=request.with_vector,
+        order_by=order_by,
+    )
+    records, _ = await collection.scroll(scroll, options)
+    hits = [
+        ScoredPoint(
+            id=r.id, version=r.version, score=0.0, payload=r.payload, vectors=r.vectors, order_value=r.order_value
+        )
+        for r in records[request.offset :]
+    ]
+    return hits, True
 
 
 async def _rescore_formula(

@@ -105,6 +105,14 @@ class Record:
     order_value: float | None = None
 
 
+def order_sort_key(point: Any) -> tuple[float, bytes]:
+    """Sort key of an ``order_by`` result (a Record or ScoredPoint): its order value, then its id.
+
+    Qdrant breaks ties between equal values by point id, in the same direction as the order.
+    """
+    return (point.order_value, point_id_key(point.id))
+
+
 @dataclass
 class ScoredPoint:
     """A search hit."""
@@ -114,6 +122,7 @@ class ScoredPoint:
     score: float
     payload: dict[str, Any] | None = None
     vectors: dict[str, VectorValue] | None = None
+    order_value: float | None = None  # set by ``order_by`` queries: the payload value ordered by
 
 
 @dataclass(frozen=True)

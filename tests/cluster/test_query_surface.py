@@ -427,6 +427,26 @@ def test_order_by_scroll_on_every_node(coll, clients):
         assert ids == IDS
 
 
+def test_order_by_query_on_every_node(coll, clients):
+    """``{"query": {"order_by": ...}}``: the scroll order as scored points, alone and over a prefetch."""
+    by_n = sorted(IDS, key=lambda i: PAYLOADS[i]["n"])
+    flt = models.Filter(must=[models.FieldCondition(key="cat", match=models.MatchAny(any=["a", "c"]))])
+    q = RNG.normal(size=DIM)
+    near = [pid for pid, _ in bf.top(bf.cosine(COS, q), 40)]
+    for index, client in each(clients):
+        order = models.OrderBy(key="n", direction=models.Direction.DESC, start_from=700)
+        hits = client.query_points(coll, query=models.OrderByQuery(order_by=order), query_filter=flt, limit=12,
+                                   offset=3, with_payload=["n"]).points
+        want = [i for i in by_n[::-1] if PAYLOADS[i]["n"] <= 700 and PAYLOADS[i]["cat"] in ("a", "c")][3:15]
+        assert [h.id for h in hits] == want
+        assert [h.order_value for h in hits] == [PAYLOADS[i]["n"] for i in want]
+        assert all(h.score == 0 and h.payload == {"n": PAYLOADS[h.id]["n"]} for h in hits)
+        hits = client.query_points(coll, prefetch=models.Prefetch(query=q.tolist(), using="cos", limit=40,
+                                                                  params=EXACT),
+                                   query=models.OrderByQuery(order_by="n"), limit=10, with_payload=False).points
+        assert [h.id for h in hits] == sorted(near, key=lambda i: PAYLOADS[i]["n"])[:10]
+
+
 # --------------------------------------------------------------------------- deeper cross-shard cases
 
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import grpc
 import numpy as np
-import orjson
 import pytest
 from qdrant_client import models
 from qdrant_client import grpc as pg
 from qdrant_client.conversions.conversion import GrpcToRest
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 N = 120
 DIM = 8
@@ -429,16 +427,12 @@ def test_query_formula_every_operator(coll, rest_client, grpc_client):
 def test_query_sample_order_by_mmr(coll, rest_client, grpc_client):
     sampled = grpc_client.query_points(coll, query=models.SampleQuery(sample=models.Sample.RANDOM), limit=7).points
     assert len(sampled) == 7 and {p.id for p in sampled} <= set(PAYLOADS)
-    # the node refuses an ``order_by`` query over REST; gRPC must refuse it the same way
+    # ``order_by``: the same points, order values and scores over both transports
     order_by = models.OrderByQuery(order_by=models.OrderBy(key="price", direction=models.Direction.DESC))
-    with pytest.raises(UnexpectedResponse) as rest_error:
-        rest_client.query_points(coll, query=order_by, limit=6)
-    with pytest.raises(grpc.RpcError) as grpc_error:
-        grpc_client.query_points(coll, query=order_by, limit=6)
-    assert rest_error.value.status_code == 400
-    assert grpc_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "order_by" in grpc_error.value.details()
-    assert orjson.loads(rest_error.value.content)["status"]["error"] == grpc_error.value.details()
+    ordered = _both(rest_client, grpc_client, collection_name=coll, query=order_by, limit=6)
+    want = sorted(PAYLOADS, key=lambda i: (PAYLOADS[i]["price"], i), reverse=True)[:6]
+    assert [p.id for p in ordered] == want
+    assert [p.order_value for p in ordered] == [PAYLOADS[i]["price"] for i in want]
     _both(rest_client, grpc_client, collection_name=coll, using="dense", limit=5,
           query=models.NearestQuery(nearest=QUERY, mmr=models.Mmr(diversity=0.6, candidates_limit=30)))
     # no query at all: points in id order

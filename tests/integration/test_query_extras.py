@@ -523,3 +523,122 @@ def test_idf_uses_statistics_of_the_whole_collection(client, names):
             limit=5,
         ).points
         assert_ranking(result, expected[:5], {i: float(scores[i]) for i in range(N)})
+
+
+# --------------------------------------------------------------------------- order_by query
+
+ORDER_N = 50
+ORDER_RANK = [(i * 7) % 11 for i in range(ORDER_N)]  # integers 0..10, every value repeated
+ORDER_PRICE = [round(float(RNG.uniform(-50, 50)), 3) for _ in range(ORDER_N)]
+ORDER_DENSE = RNG.normal(size=(ORDER_N, 4)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def ordered(client, rest_client):
+    name = f"qx_order_{uuid.uuid4().hex[:8]}"
+    rest_client.create_collection(
+        name, shard_number=2, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE)
+    )
+    rest_client.upsert(
+        name,
+        points=[
+            models.PointStruct(
+                id=i,
+                vector=ORDER_DENSE[i].tolist(),
+                payload={"rank": ORDER_RANK[i], "price": ORDER_PRICE[i], "even": i % 2 == 0, "plain": i},
+            )
+            for i in range(ORDER_N)
+        ],
+        wait=True,
+    )
+    rest_client.create_payload_index(name, "rank", models.PayloadSchemaType.INTEGER, wait=True)
+    rest_client.create_payload_index(name, "price", models.PayloadSchemaType.FLOAT, wait=True)
+    rest_client.create_payload_index(name, "even", models.PayloadSchemaType.BOOL, wait=True)
+    return name
+
+
+def expected_order(values: list, ids, desc: bool = False, start_from=None) -> list[int]:
+    """Ids by (value, id), both reversed for ``desc``; ``start_from`` bounds the values (inclusive)."""
+    ids = [i for i in ids if start_from is None or (values[i] <= start_from if desc else values[i] >= start_from)]
+    return sorted(ids, key=lambda i: (values[i], i), reverse=desc)
+
+
+def test_order_by_query_ascending_with_duplicates(client, ordered):
+    assert client.get_collection(ordered).config.params.shard_number == 2
+    result = client.query_points(ordered, query=models.OrderByQuery(order_by="rank"), limit=20, with_payload=True).points
+    expected = expected_order(ORDER_RANK, range(ORDER_N))[:20]
+    assert [p.id for p in result] == expected
+    for p in result:
+        assert p.order_value == ORDER_RANK[p.id] and isinstance(p.order_value, int)
+        assert p.score == 0
+        assert p.payload["rank"] == ORDER_RANK[p.id]
+
+
+def test_order_by_query_descending_start_from_offset(client, ordered):
+    order = models.OrderBy(key="rank", direction=models.Direction.DESC, start_from=7)
+    result = client.query_points(ordered, query=models.OrderByQuery(order_by=order), limit=9, offset=4).points
+    expected = expected_order(ORDER_RANK, range(ORDER_N), desc=True, start_from=7)[4:13]
+    assert [p.id for p in result] == expected
+    assert [p.order_value for p in result] == [ORDER_RANK[i] for i in expected]
+
+
+def test_order_by_query_float_key_filter_and_vectors(client, ordered):
+    flt = models.Filter(must=[models.FieldCondition(key="even", match=models.MatchValue(value=True))])
+    order = models.OrderBy(key="price", direction=models.Direction.ASC, start_from=-10.5)
+    result = client.query_points(
+        ordered, query=models.OrderByQuery(order_by=order), query_filter=flt, limit=8, with_vectors=True, with_payload=False
+    ).points
+    expected = expected_order(ORDER_PRICE, range(0, ORDER_N, 2), start_from=-10.5)[:8]
+    assert [p.id for p in result] == expected
+    for p in result:
+        assert p.order_value == pytest.approx(ORDER_PRICE[p.id])
+        assert p.payload is None
+        assert np.allclose(p.vector, unit(ORDER_DENSE[p.id]), atol=1e-6)
+
+
+def test_order_by_query_over_prefetch_and_inside_prefetch(client, ordered):
+    query = RNG.normal(size=4)
+    cosine = unit(ORDER_DENSE) @ unit(query)
+    candidates = np.argsort(-cosine, kind="stable")[:15].tolist()
+    # Root order_by: the union of the prefetch's candidates, ordered by price descending.
+    result = client.query_points(
+        ordered,
+        prefetch=models.Prefetch(query=query.tolist(), limit=15),
+        query=models.OrderByQuery(order_by=models.OrderBy(key="price", direction=models.Direction.DESC)),
+        limit=6,
+    ).points
+    assert [p.id for p in result] == expected_order(ORDER_PRICE, candidates, desc=True)[:6]
+    assert [p.order_value for p in result] == pytest.approx([ORDER_PRICE[p.id] for p in result])
+    # order_by as a prefetch: the 12 cheapest points, re-scored by the nearest query.
+    cheapest = expected_order(ORDER_PRICE, range(ORDER_N))[:12]
+    result = client.query_points(
+        ordered,
+        prefetch=models.Prefetch(query=models.OrderByQuery(order_by="price"), limit=12),
+        query=query.tolist(),
+        limit=5,
+    ).points
+    expected = sorted(cheapest, key=lambda i: -cosine[i])[:5]
+    assert_ranking(result, expected, {i: float(cosine[i]) for i in range(ORDER_N)})
+
+
+def test_order_by_query_matches_scroll_order_by(client, ordered):
+    order = models.OrderBy(key="rank", direction=models.Direction.DESC)
+    scrolled, _ = client.scroll(ordered, order_by=order, limit=30)
+    queried = client.query_points(ordered, query=models.OrderByQuery(order_by=order), limit=30).points
+    assert [p.id for p in scrolled] == [p.id for p in queried] == expected_order(ORDER_RANK, range(ORDER_N), desc=True)[:30]
+
+
+def test_order_by_query_errors(http, ordered):
+    url = f"{http.base}/collections/{ordered}/points/query"
+    no_index = http.post(url, json={"query": {"order_by": "plain"}})
+    assert no_index.status_code == 400, no_index.text
+    assert "No range index for `order_by` key: `plain`" in no_index.json()["status"]["error"]
+    bad_direction = http.post(url, json={"query": {"order_by": {"key": "rank", "direction": "up"}}})
+    assert bad_direction.status_code == 400, bad_direction.text
+    no_key = http.post(url, json={"query": {"order_by": {"direction": "asc"}}})
+    assert no_key.status_code == 400, no_key.text
+    # Raw REST answer: order_value as an integer for an integer key, score 0.
+    body = http.post(url, json={"query": {"order_by": {"key": "rank", "start_from": 10}}, "limit": 3}).json()
+    points = body["result"]["points"]
+    assert [p["id"] for p in points] == expected_order(ORDER_RANK, range(ORDER_N), start_from=10)[:3]
+    assert all(p["order_value"] == 10 and p["score"] == 0 for p in points)

@@ -813,13 +813,23 @@ def test_query_errors(body, message):
     "body",
     [
         {"query": {"relevance_feedback": {"target": 1}}},
-        {"query": {"order_by": "price"}},
         {"query": {"text": "hello", "model": "bm25"}},
     ],
 )
 def test_query_unsupported_kinds(body):
     message = bad(parsing.parse_query, body, QUERY_SCHEMA)
     assert message.startswith("Wrong input:") and "not supported yet" in message
+
+
+def test_query_order_by():
+    parsed = parsing.parse_query({"query": {"order_by": "price"}, "offset": 2}, QUERY_SCHEMA)
+    assert parsed.order_by == OrderBy(key="price") and parsed.is_multi_stage and parsed.request.offset == 2
+    parsed = parsing.parse_query(
+        {"prefetch": {"query": {"order_by": {"key": "n", "direction": "desc", "start_from": 5}}}, "query": [1, 2, 3, 4]},
+        QUERY_SCHEMA,
+    )
+    assert parsed.prefetches[0].order_by == OrderBy(key="n", direction="desc", start_from=5.0)
+    assert "query.order_by.direction" in bad(parsing.parse_query, {"query": {"order_by": {"key": "n", "direction": "up"}}}, QUERY_SCHEMA)
 
 
 @pytest.mark.parametrize(

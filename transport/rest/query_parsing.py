@@ -65,6 +65,7 @@ class ParsedQuery:
     sample: bool = False
     mmr: Optional[Mmr] = None
     lookup: Optional[LookupLocation] = None
+    order_by: Optional[OrderBy] = None
 
     @property
     def is_scroll(self) -> bool:
@@ -80,6 +81,7 @@ class ParsedQuery:
             or self.formula is not None
             or self.sample
             or self.mmr is not None
+            or self.order_by is not None
             or (self.lookup is not None and self.by_id is not None)
         )
 
@@ -93,6 +95,7 @@ class ParsedQuery:
             sample=self.sample,
             mmr=self.mmr,
             lookup=self.lookup,
+            order_by=self.order_by,
         )
 
 
@@ -194,8 +197,8 @@ def parse_scroll(body: Any) -> ScrollRequest:
     )
 
 
-def _parse_order_by(raw: Any) -> Optional[OrderBy]:
-    """A payload key, or ``{key, direction, start_from}``.
+def _parse_order_by(raw: Any, where: str = "order_by") -> Optional[OrderBy]:
+    """A payload key, or ``{key, direction, start_from}``; ``where`` names it in errors.
 
     A datetime ``start_from`` becomes seconds since the Unix epoch, the unit
     ``PayloadIndexes.order_by`` takes for datetime fields.
@@ -205,29 +208,27 @@ def _parse_order_by(raw: Any) -> Optional[OrderBy]:
     if isinstance(raw, str):
         return OrderBy(key=raw)
     if not isinstance(raw, dict):
-        raise format_error(
-            "Expected a string, or an object with a key, direction and/or start_from", "order_by"
-        )
-    key = require_field(raw, "key", "order_by")
+        raise format_error("Expected a string, or an object with a key, direction and/or start_from", where)
+    key = require_field(raw, "key", where)
     if not isinstance(key, str):
-        raise type_error(key, "a string", "order_by.key")
+        raise type_error(key, "a string", f"{where}.key")
     direction = raw.get("direction")
     if direction is None:
         direction = "asc"
     elif direction not in ("asc", "desc"):
-        raise format_error(f"unknown variant `{direction}`, expected `asc` or `desc`", "order_by.direction")
+        raise format_error(f"unknown variant `{direction}`, expected `asc` or `desc`", f"{where}.direction")
     start_raw = raw.get("start_from")
     start_from: Optional[float]
     if start_raw is None:
         start_from = None
     elif isinstance(start_raw, bool):
-        raise type_error(start_raw, "a number or a datetime", "order_by.start_from")
+        raise type_error(start_raw, "a number or a datetime", f"{where}.start_from")
     elif isinstance(start_raw, (int, float)):
         start_from = float(start_raw)
     elif isinstance(start_raw, str) and (micros := parse_datetime_micros(start_raw)) is not None:
         start_from = micros / 1_000_000
     else:
-        raise type_error(start_raw, "a number or an RFC 3339 datetime", "order_by.start_from")
+        raise type_error(start_raw, "a number or an RFC 3339 datetime", f"{where}.start_from")
     return OrderBy(key=key, direction=direction, start_from=start_from)
 
 
@@ -243,10 +244,7 @@ def parse_count(body: Any) -> CountRequest:
 # --------------------------------------------------------------------------- query
 
 
-_UNSUPPORTED_QUERY_KINDS = (
-    "order_by",
-    "relevance_feedback",
-)
+_UNSUPPORTED_QUERY_KINDS = ("relevance_feedback",)
 
 
 def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
@@ -269,6 +267,7 @@ def parse_query(body: Any, schema: VectorSchema) -> ParsedQuery:
         sample=plan.sample,
         mmr=plan.mmr,
         lookup=plan.lookup,
+        order_by=plan.order_by,
     )
 
 
@@ -284,8 +283,11 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
     raw_query = body.get("query")
     fusion = _parse_fusion(raw_query, f"{prefix}query")
     formula, sample = _parse_formula_or_sample(raw_query, f"{prefix}query")
+    order_by = _parse_order_by_query(raw_query, f"{prefix}query")
     mmr: Optional[Mmr] = None
-    if formula is not None:
+    if order_by is not None:
+        query, by_id = None, None
+    elif formula is not None:
         if not prefetches:
             raise wrong_input("Formula queries need at least one prefetch: there is nothing to score")
         query, by_id = None, None
@@ -331,7 +333,17 @@ def _parse_stage(body: dict[str, Any], schema: VectorSchema, prefix: str, root: 
         sample=sample,
         mmr=mmr,
         lookup=lookup,
+        order_by=order_by,
     )
+
+
+def _parse_order_by_query(raw: Any, where: str) -> Optional[OrderBy]:
+    """``{"order_by": <key> | {key, direction?, start_from?}}``; None for other queries."""
+    if not isinstance(raw, dict) or "order_by" not in raw:
+        return None
+    if raw["order_by"] is None:
+        raise format_error("invalid type: null, expected a string or struct OrderBy", f"{where}.order_by")
+    return _parse_order_by(raw["order_by"], f"{where}.order_by")
 
 
 def _parse_formula_or_sample(raw: Any, where: str) -> tuple[Optional[Formula], bool]:

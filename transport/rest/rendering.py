@@ -81,13 +81,16 @@ def f32(value: float) -> float:
 
 
 def render_scored_point(hit: ScoredPoint, config: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "id": hit.id,
         "version": hit.version,
         "score": f32(hit.score),
         "payload": hit.payload,
         "vector": render_vectors(hit.vectors) if hit.vectors is not None else None,
     }
+    if hit.order_value is not None:  # ``order_by`` queries; Qdrant leaves the field out otherwise
+        out["order_value"] = hit.order_value
+    return out
 
 
 def render_update(result: UpdateResult) -> dict[str, Any]:
