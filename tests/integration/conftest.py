@@ -18,9 +18,38 @@ def node(tmp_path_factory):
     proc.stop()
 
 
+TRANSPORTS = ["rest", "grpc"]
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def transport(request) -> str:
+    """The transport the ``client`` fixture speaks: every test using ``client`` runs over REST and gRPC."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def client(node) -> QdrantClient:
+def client(node, transport) -> QdrantClient:
+    return QdrantClient(
+        url=node.url,
+        grpc_port=node.grpc_port,
+        prefer_grpc=transport == "grpc",
+        timeout=60,
+        check_compatibility=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def rest_client(node) -> QdrantClient:
+    """Always REST, whatever ``transport`` is: for setup steps and for comparing the two transports."""
     return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+
+
+@pytest.fixture(scope="module")
+def grpc_client(node) -> QdrantClient:
+    """Always gRPC."""
+    return QdrantClient(
+        url=node.url, grpc_port=node.grpc_port, prefer_grpc=True, timeout=60, check_compatibility=False
+    )
 
 
 @pytest.fixture

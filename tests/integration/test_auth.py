@@ -13,8 +13,8 @@ import warnings
 import pytest
 import requests
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
+from tests.integration.transport_errors import expect_error
 from tests.node_process import NodeProcess
 
 API_KEY = "full-access-key"
@@ -35,20 +35,28 @@ def secured(tmp_path_factory):
     proc.stop()
 
 
-def make_client(url: str, api_key: str | None) -> QdrantClient:
+def make_client(node: NodeProcess, api_key: str | None, transport: str) -> QdrantClient:
+    """A client of the secured node over ``transport``: the key goes as a header (REST) or metadata (gRPC)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-        return QdrantClient(url=url, api_key=api_key, timeout=30, check_compatibility=False)
+        return QdrantClient(
+            url=node.url,
+            grpc_port=node.grpc_port,
+            prefer_grpc=transport == "grpc",
+            api_key=api_key,
+            timeout=30,
+            check_compatibility=False,
+        )
 
 
 @pytest.fixture(scope="module")
-def admin(secured) -> QdrantClient:
-    return make_client(secured.url, API_KEY)
+def admin(secured, transport) -> QdrantClient:
+    return make_client(secured, API_KEY, transport)
 
 
 @pytest.fixture(scope="module")
-def reader(secured) -> QdrantClient:
-    return make_client(secured.url, READ_ONLY_KEY)
+def reader(secured, transport) -> QdrantClient:
+    return make_client(secured, READ_ONLY_KEY, transport)
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +143,10 @@ def test_client_with_full_key_works_end_to_end(admin):
     assert admin.delete_collection(name) is True
 
 
-def test_client_without_key_is_refused(secured):
-    client = make_client(secured.url, None)
-    with pytest.raises(UnexpectedResponse) as info:
+def test_client_without_key_is_refused(secured, transport):
+    client = make_client(secured, None, transport)
+    with expect_error(401):
         client.get_collections()
-    assert info.value.status_code == 401
 
 
 # --------------------------------------------------------------------------- read-only key
@@ -188,12 +195,10 @@ def test_read_only_key_cannot_write(secured, admin, seeded, method, suffix, body
 
 def test_read_only_key_cannot_create_a_collection(admin, reader):
     name = "ro_" + uuid.uuid4().hex[:8]
-    with pytest.raises(UnexpectedResponse) as info:
+    with expect_error(403):
         reader.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
-    assert info.value.status_code == 403
-    with pytest.raises(UnexpectedResponse) as info:
+    with expect_error(403):
         reader.upsert(name, points=[models.PointStruct(id=1, vector=[1.0, 1.0])])
-    assert info.value.status_code == 403
     assert admin.collection_exists(name) is False
 
 

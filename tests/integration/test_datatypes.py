@@ -43,11 +43,12 @@ def indexed(client, name: str, count: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def collections(client):
+def collections(client, transport):
     """Three collections: float16/Dot (+ a float16 sparse vector), uint8/Euclid, Manhattan."""
+    half, byte, manhattan = (f"dt_{kind}_{transport}" for kind in ("half", "byte", "manhattan"))
     hnsw_fast = models.OptimizersConfigDiff(indexing_threshold=1)
     client.create_collection(
-        "dt_half",
+        half,
         vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16),
         sparse_vectors_config={
             "s": models.SparseVectorParams(index=models.SparseIndexParams(datatype=models.Datatype.FLOAT16))
@@ -55,15 +56,15 @@ def collections(client):
         optimizers_config=hnsw_fast,
     )
     client.create_collection(
-        "dt_byte",
+        byte,
         vectors_config=models.VectorParams(size=DIM, distance=models.Distance.EUCLID, datatype=models.Datatype.UINT8),
         optimizers_config=hnsw_fast,
     )
     client.create_collection(
-        "dt_manhattan", vectors_config=models.VectorParams(size=4, distance=models.Distance.MANHATTAN)
+        manhattan, vectors_config=models.VectorParams(size=4, distance=models.Distance.MANHATTAN)
     )
     client.upsert(
-        "dt_half",
+        half,
         [
             models.PointStruct(
                 id=i,
@@ -72,9 +73,9 @@ def collections(client):
             for i in range(N)
         ],
     )
-    client.upsert("dt_byte", [models.PointStruct(id=i, vector=BYTES[i].tolist()) for i in range(N)])
-    client.upsert("dt_manhattan", [models.PointStruct(id=i, vector=MANHATTAN[i].tolist()) for i in range(N)])
-    return "dt_half", "dt_byte", "dt_manhattan"
+    client.upsert(byte, [models.PointStruct(id=i, vector=BYTES[i].tolist()) for i in range(N)])
+    client.upsert(manhattan, [models.PointStruct(id=i, vector=MANHATTAN[i].tolist()) for i in range(N)])
+    return half, byte, manhattan
 
 
 def vectors_of(client, name: str, ids: list[int], using: str = "") -> np.ndarray:
@@ -86,25 +87,25 @@ def vectors_of(client, name: str, ids: list[int], using: str = "") -> np.ndarray
     return np.asarray(rows, dtype=np.float32)
 
 
-def check_half(client, exact: bool) -> None:
+def check_half(client, half: str, exact: bool) -> None:
     stored = f16(HALF)
     for query in QUERIES:
         q = f16(query)
         want = top(stored @ q, 10, True)
         hits = client.query_points(
-            "dt_half", query=query.tolist(), limit=10, search_params=models.SearchParams(exact=exact, hnsw_ef=256)
+            half, query=query.tolist(), limit=10, search_params=models.SearchParams(exact=exact, hnsw_ef=256)
         ).points
         assert [h.id for h in hits] == want
         assert [h.score for h in hits] == pytest.approx([float(stored[i] @ q) for i in want], abs=1e-3)
 
 
-def check_byte(client, exact: bool) -> None:
+def check_byte(client, byte: str, exact: bool) -> None:
     for query in QUERIES * 60 + 128:
         q = u8(query)
         distances = np.sqrt(((BYTES - q) ** 2).sum(axis=1))
         want = top(distances, 10, False)
         hits = client.query_points(
-            "dt_byte", query=query.tolist(), limit=10, search_params=models.SearchParams(exact=exact, hnsw_ef=256)
+            byte, query=query.tolist(), limit=10, search_params=models.SearchParams(exact=exact, hnsw_ef=256)
         ).points
         assert [h.score for h in hits] == pytest.approx([float(distances[i]) for i in want], rel=1e-5)
         # ties between integer vectors may order equal distances either way
@@ -112,24 +113,27 @@ def check_byte(client, exact: bool) -> None:
 
 
 def test_float16_vectors_are_returned_rounded(client, collections):
+    half, byte, manhattan = collections
     ids = list(range(0, N, 7))
-    got = vectors_of(client, "dt_half", ids)
+    got = vectors_of(client, half, ids)
     np.testing.assert_array_equal(got, f16(HALF[ids]))
     assert not np.array_equal(got, HALF[ids])  # the rounding really happened
-    sparse = client.retrieve("dt_half", [3], with_vectors=True)[0].vector["s"]
+    sparse = client.retrieve(half, [3], with_vectors=True)[0].vector["s"]
     assert sparse.indices == [3, 10]
     assert sparse.values == pytest.approx([0.1, 0.3], abs=1e-6)
 
 
 def test_float16_search_exact_and_hnsw(client, collections):
-    check_half(client, exact=True)
-    wait_for(lambda: indexed(client, "dt_half", N), timeout=60, what="float16 HNSW graph")
-    check_half(client, exact=False)
+    half, byte, manhattan = collections
+    check_half(client, half, exact=True)
+    wait_for(lambda: indexed(client, half, N), timeout=60, what="float16 HNSW graph")
+    check_half(client, half, exact=False)
 
 
 def test_float16_sparse_search(client, collections):
+    half, byte, manhattan = collections
     hits = client.query_points(
-        "dt_half", query=models.SparseVector(indices=[3], values=[2.0]), using="s", limit=N
+        half, query=models.SparseVector(indices=[3], values=[2.0]), using="s", limit=N
     ).points
     want = sorted(i for i in range(N) if i % 7 == 3)
     assert sorted(h.id for h in hits) == want
@@ -137,21 +141,23 @@ def test_float16_sparse_search(client, collections):
 
 
 def test_uint8_values_convert_like_qdrant(client, collections, http):
+    half, byte, manhattan = collections
     raw = [1.7, 300.0, -5.0, 0.0, 255.0, 254.9, 12.0, 99.5]
     response = http.put(
-        f"{http.base}/collections/dt_byte/points?wait=true", json={"points": [{"id": 10_000, "vector": raw}]}
+        f"{http.base}/collections/{byte}/points?wait=true", json={"points": [{"id": 10_000, "vector": raw}]}
     )
     assert response.status_code == 200, response.text
-    got = vectors_of(client, "dt_byte", [10_000])[0]
+    got = vectors_of(client, byte, [10_000])[0]
     assert got.tolist() == [1.0, 255.0, 0.0, 0.0, 255.0, 254.0, 12.0, 99.0]
-    client.delete("dt_byte", points_selector=models.PointIdsList(points=[10_000]))
-    np.testing.assert_array_equal(vectors_of(client, "dt_byte", list(range(20))), BYTES[:20])
+    client.delete(byte, points_selector=models.PointIdsList(points=[10_000]))
+    np.testing.assert_array_equal(vectors_of(client, byte, list(range(20))), BYTES[:20])
 
 
 def test_uint8_search_exact_and_hnsw(client, collections):
-    check_byte(client, exact=True)
-    wait_for(lambda: indexed(client, "dt_byte", N), timeout=60, what="uint8 HNSW graph")
-    check_byte(client, exact=False)
+    half, byte, manhattan = collections
+    check_byte(client, byte, exact=True)
+    wait_for(lambda: indexed(client, byte, N), timeout=60, what="uint8 HNSW graph")
+    check_byte(client, byte, exact=False)
 
 
 def manhattan_scores(query: np.ndarray) -> np.ndarray:
@@ -159,10 +165,11 @@ def manhattan_scores(query: np.ndarray) -> np.ndarray:
 
 
 def test_manhattan_search_recommend_and_matrix(client, collections):
+    half, byte, manhattan = collections
     query = RNG.normal(size=4).astype(np.float32)
     distances = manhattan_scores(query)
     want = top(distances, 8, False)
-    hits = client.query_points("dt_manhattan", query=query.tolist(), limit=8).points
+    hits = client.query_points(manhattan, query=query.tolist(), limit=8).points
     assert [h.id for h in hits] == want
     assert [h.score for h in hits] == pytest.approx([float(distances[i]) for i in want], abs=1e-4)
 
@@ -174,14 +181,14 @@ def test_manhattan_search_recommend_and_matrix(client, collections):
     rec_distances[positive + negative] = np.inf  # examples are excluded from the results
     rec_want = top(rec_distances, 5, False)
     rec = client.query_points(
-        "dt_manhattan", query=models.RecommendQuery(recommend=models.RecommendInput(positive=positive, negative=negative)),
+        manhattan, query=models.RecommendQuery(recommend=models.RecommendInput(positive=positive, negative=negative)),
         limit=5,
     ).points
     assert [h.id for h in rec] == rec_want
     assert [h.score for h in rec] == pytest.approx([float(rec_distances[i]) for i in rec_want], abs=1e-4)
 
     # distance matrix over a sample: every pair score is the L1 distance
-    matrix = client.search_matrix_pairs("dt_manhattan", sample=20, limit=3)
+    matrix = client.search_matrix_pairs(manhattan, sample=20, limit=3)
     assert matrix.pairs
     for pair in matrix.pairs:
         expected = float(np.abs(MANHATTAN[pair.a] - MANHATTAN[pair.b]).sum())
@@ -193,14 +200,15 @@ def test_manhattan_search_recommend_and_matrix(client, collections):
 
 
 def test_datatypes_survive_restart(client, collections, node):
-    wait_for(lambda: indexed(client, "dt_half", N) and indexed(client, "dt_byte", N), timeout=60, what="graphs")
+    half, byte, manhattan = collections
+    wait_for(lambda: indexed(client, half, N) and indexed(client, byte, N), timeout=60, what="graphs")
     node.restart()
     ids = list(range(0, N, 5))
-    np.testing.assert_array_equal(vectors_of(client, "dt_half", ids), f16(HALF[ids]))
-    np.testing.assert_array_equal(vectors_of(client, "dt_byte", ids), BYTES[ids])
-    info = client.get_collection("dt_byte").config.params.vectors
+    np.testing.assert_array_equal(vectors_of(client, half, ids), f16(HALF[ids]))
+    np.testing.assert_array_equal(vectors_of(client, byte, ids), BYTES[ids])
+    info = client.get_collection(byte).config.params.vectors
     assert info.datatype == models.Datatype.UINT8
-    check_half(client, exact=False)
-    check_half(client, exact=True)
-    check_byte(client, exact=False)
-    check_byte(client, exact=True)
+    check_half(client, half, exact=False)
+    check_half(client, half, exact=True)
+    check_byte(client, byte, exact=False)
+    check_byte(client, byte, exact=True)

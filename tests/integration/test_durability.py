@@ -20,14 +20,17 @@ def wait_for(predicate, timeout: float = 40.0, interval: float = 0.1, what: str 
     return polling.wait_for(predicate, timeout=timeout, interval=interval, what=what)
 
 
-def fresh_client(node) -> QdrantClient:
-    return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+def fresh_client(node, transport: str = "rest") -> QdrantClient:
+    """A new client (the node's ports survive restarts) over ``transport``: each test runs over REST and gRPC."""
+    return QdrantClient(
+        url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=60, check_compatibility=False
+    )
 
 
-def crash_and_restart(node) -> QdrantClient:
+def crash_and_restart(node, transport: str = "rest") -> QdrantClient:
     node.kill()
     node.start()
-    return fresh_client(node)
+    return fresh_client(node, transport)
 
 
 def normalized(vector) -> np.ndarray:
@@ -82,8 +85,8 @@ def assert_same_search(before: dict, after: dict) -> None:
 # --------------------------------------------------------------------------- tests
 
 
-def test_acknowledged_writes_indexes_and_metadata_survive_kill_9(node, collection_name):
-    client = fresh_client(node)
+def test_acknowledged_writes_indexes_and_metadata_survive_kill_9(node, transport, collection_name):
+    client = fresh_client(node, transport)
     name = collection_name
     rng = np.random.default_rng(5)
     client.create_collection(
@@ -183,7 +186,7 @@ def test_acknowledged_writes_indexes_and_metadata_survive_kill_9(node, collectio
     config_before = requests.get(f"{node.url}/collections/{name}").json()["result"]
     assert set(config_before["payload_schema"]) == {"city", "n"}
 
-    client = crash_and_restart(node)
+    client = crash_and_restart(node, transport)
 
     config_after = requests.get(f"{node.url}/collections/{name}").json()["result"]
     assert config_after["config"] == config_before["config"]
@@ -198,9 +201,9 @@ def test_acknowledged_writes_indexes_and_metadata_survive_kill_9(node, collectio
     assert oslo == sum(1 for p in model.values() if p["payload"].get("city") == "Oslo")
 
 
-def test_points_written_after_a_restart_stay_searchable_after_the_next(node, collection_name):
+def test_points_written_after_a_restart_stay_searchable_after_the_next(node, transport, collection_name):
     """New points must never inherit the graph slot of a point deleted before an earlier restart."""
-    client = fresh_client(node)
+    client = fresh_client(node, transport)
     name = collection_name
     rng = np.random.default_rng(9)
     client.create_collection(
@@ -213,11 +216,11 @@ def test_points_written_after_a_restart_stay_searchable_after_the_next(node, col
     settled_index(client, name, expected=1000)
     # Delete the most recently written points, then crash.
     client.delete(name, points_selector=models.PointIdsList(points=list(range(800, 1000))), wait=True)
-    client = crash_and_restart(node)
+    client = crash_and_restart(node, transport)
     settled_index(client, name, expected=800)
     fresh = (rng.normal(size=(200, 16)) * 3).astype(np.float32)
     client.upsert(name, points=models.Batch(ids=list(range(5000, 5200)), vectors=fresh.tolist()), wait=True)
-    client = crash_and_restart(node)
+    client = crash_and_restart(node, transport)
     settled_index(client, name)
     everything = {**{pid: data[pid] for pid in range(800)}, **{5000 + i: fresh[i] for i in range(200)}}
     assert client.count(name, exact=True).count == len(everything)
@@ -234,8 +237,8 @@ def test_points_written_after_a_restart_stay_searchable_after_the_next(node, col
     assert found / (10 * 50) >= 0.95
 
 
-def test_kill_during_a_stream_of_writes_keeps_every_answered_write(node, collection_name):
-    client = fresh_client(node)
+def test_kill_during_a_stream_of_writes_keeps_every_answered_write(node, transport, collection_name):
+    client = fresh_client(node, transport)
     name = collection_name
     client.create_collection(name, vectors_config=models.VectorParams(size=8, distance=models.Distance.EUCLID))
     url = f"{node.url}/collections/{name}/points"
@@ -294,7 +297,7 @@ def test_kill_during_a_stream_of_writes_keeps_every_answered_write(node, collect
     with lock:
         acknowledged, maybe = dict(answered), dict(in_flight)
 
-    client = crash_and_restart(node)
+    client = crash_and_restart(node, transport)
     stored = all_points(client, name)
     for pid, want in acknowledged.items():
         assert pid in stored, pid

@@ -41,8 +41,8 @@ def pairs(response) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def coll(client):
-    name = "facet_points"
+def coll(client, transport):
+    name = f"facet_points_{transport}"
     client.create_collection(
         name,
         vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT),

@@ -38,10 +38,10 @@ VARIANTS = {
 
 
 @pytest.fixture(scope="module")
-def collections(client: QdrantClient) -> dict[str, str]:
+def collections(client: QdrantClient, transport: str) -> dict[str, str]:
     names = {}
     for variant, spec in VARIANTS.items():
-        name = f"filters_{variant}"
+        name = f"filters_{variant}_{transport}"
         create_loaded_collection(client, name, spec["shard_number"], spec["indexed"])
         names[variant] = name
     return names
@@ -136,11 +136,11 @@ def test_payload_of_filtered_points_is_returned(client: QdrantClient, collection
 
 
 @pytest.fixture(scope="module")
-def scratch(client: QdrantClient) -> dict[str, str]:
+def scratch(client: QdrantClient, transport: str) -> dict[str, str]:
     """Collections the write tests reload before every case."""
     names = {}
     for variant, spec in VARIANTS.items():
-        name = f"filter_writes_{variant}"
+        name = f"filter_writes_{variant}_{transport}"
         create_loaded_collection(client, name, spec["shard_number"], spec["indexed"])
         names[variant] = name
     return names

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 from qdrant_client import models
-from qdrant_client.http.exceptions import UnexpectedResponse
+
+from tests.integration.transport_errors import expect_error
 
 COUNT, DIM = 60, 4
 ORIGIN = (13.40, 52.52)  # lon, lat
@@ -155,10 +156,8 @@ def test_defaults_arithmetic_and_missing_variable(client, collection_name, data)
         expected[pid] = s * math.log10(pop) + 1 / -s + abs(s) ** 2
     check(run(client, collection_name, data, formula, defaults={"popularity": 2.0}), expected)
 
-    with pytest.raises(UnexpectedResponse) as info:
+    with expect_error(400, "popularity"):
         run(client, collection_name, data, models.MultExpression(mult=["$score", "popularity"]))
-    assert info.value.status_code == 400
-    assert "popularity" in str(info.value)
 
 
 def test_score_of_each_prefetch(client, collection_name, data):

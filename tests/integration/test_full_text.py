@@ -65,8 +65,8 @@ FR = Oracle(stopwords("french") | {"foo"}, "french")
 
 
 @pytest.fixture(scope="module")
-def coll(client):
-    name = "full_text_stem"
+def coll(client, transport):
+    name = f"full_text_stem_{transport}"
     client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(
         name,

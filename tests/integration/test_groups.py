@@ -56,8 +56,8 @@ def shape(result):
 
 
 @pytest.fixture(scope="module")
-def coll(client):
-    name = "groups_points"
+def coll(client, transport):
+    name = f"groups_points_{transport}"
     client.create_collection(
         name, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE), shard_number=2
     )
@@ -70,8 +70,8 @@ def coll(client):
 
 
 @pytest.fixture(scope="module")
-def lookup_coll(client):
-    name = "groups_lookup"
+def lookup_coll(client, transport):
+    name = f"groups_lookup_{transport}"
     client.create_collection(name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
     client.upsert(
         name,

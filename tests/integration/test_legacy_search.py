@@ -54,8 +54,8 @@ def expect_error(response, status: int, fragment: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def unnamed(client):
-    name = "legacy_unnamed"
+def unnamed(client, transport):
+    name = f"legacy_unnamed_{transport}"
     client.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
     client.upsert(
         name,
@@ -68,8 +68,8 @@ def unnamed(client):
 
 
 @pytest.fixture(scope="module")
-def named(client):
-    name = "legacy_named"
+def named(client, transport):
+    name = f"legacy_named_{transport}"
     client.create_collection(
         name,
         vectors_config={"b": models.VectorParams(size=3, distance=models.Distance.EUCLID)},

@@ -13,8 +13,8 @@ EUCLID = RNG.normal(size=(N, 3)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
-def coll(client):
-    name = "matrix_points"
+def coll(client, transport):
+    name = f"matrix_points_{transport}"
     client.create_collection(
         name,
         vectors_config={

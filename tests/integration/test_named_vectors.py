@@ -7,15 +7,17 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests import polling
+from tests.integration.transport_errors import expect_error
 
 
-def fresh_client(node) -> QdrantClient:
-    return QdrantClient(url=node.url, timeout=60, check_compatibility=False)
+def fresh_client(node, transport: str) -> QdrantClient:
+    """A new client over ``transport`` (the node restarts mid-test, so not the module's ``client``)."""
+    return QdrantClient(
+        url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=60, check_compatibility=False
+    )
 
 
 def make_collection(http, name: str, vectors: dict) -> None:
@@ -23,7 +25,7 @@ def make_collection(http, name: str, vectors: dict) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_add_use_delete_vector_and_restart(node, http, collection_name):
+def test_add_use_delete_vector_and_restart(node, transport, http, collection_name):
     base = f"{http.base}/collections/{collection_name}"
     make_collection(http, collection_name, {"a": {"size": 3, "distance": "Dot"}})
     assert http.put(f"{base}/points?wait=true", json={"points": [
@@ -34,7 +36,7 @@ def test_add_use_delete_vector_and_restart(node, http, collection_name):
     response = http.put(f"{base}/vectors/b", json={"size": 2, "distance": "Euclid"})
     assert response.status_code == 200, response.text
     assert response.json()["result"]["status"] == "completed"
-    client = fresh_client(node)
+    client = fresh_client(node, transport)
     client.create_vector_name(
         collection_name, "s", models.SparseVectorNameConfig(sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF))
     )
@@ -69,9 +71,8 @@ def test_add_use_delete_vector_and_restart(node, http, collection_name):
     record = client.retrieve(collection_name, [3], with_vectors=True)[0]
     assert set(record.vector) == {"a", "s"}
     assert record.payload == {"i": 3}
-    with pytest.raises(UnexpectedResponse) as error:
+    with expect_error(400):
         client.query_points(collection_name, query=[1.0, 0.0], using="b", limit=2)
-    assert error.value.status_code == 400
     rejected = http.put(f"{base}/points?wait=true", json={"points": [{"id": 9, "vector": {"b": [1.0, 1.0]}}]})
     assert rejected.status_code == 400
 
@@ -81,7 +82,7 @@ def test_add_use_delete_vector_and_restart(node, http, collection_name):
 
     node.kill()
     node.start()
-    client = fresh_client(node)
+    client = fresh_client(node, transport)
     params = client.get_collection(collection_name).config.params
     assert set(params.vectors) == {"a", "b"} and params.vectors["b"].size == 4
     assert set(params.sparse_vectors) == {"s"}
@@ -105,8 +106,8 @@ def test_unnamed_collection_refuses_named_dense_vector(http, collection_name):
     assert http.delete(f"{base}/vectors/x").status_code == 404
 
 
-def test_patched_hnsw_parameters_rebuild_the_graph(node, http, collection_name):
-    client = fresh_client(node)
+def test_patched_hnsw_parameters_rebuild_the_graph(node, transport, http, collection_name):
+    client = fresh_client(node, transport)
     client.create_collection(
         collection_name,
         vectors_config={"v": models.VectorParams(size=8, distance=models.Distance.COSINE)},

@@ -10,11 +10,11 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests import polling
 from tests.integration.filter_cases import CASES
 from tests.integration.filter_oracle import Point, build_points, expected_ids, parse_datetime, values_at
+from tests.integration.transport_errors import expect_error
 from tests.integration.filter_support import (
     INDEXES_AFTER_LOAD,
     INDEXES_BEFORE_LOAD,
@@ -273,9 +273,8 @@ def test_invalid_index_requests_are_rejected_and_change_nothing(http, client: Qd
 
 
 def test_index_on_a_missing_collection_is_404(client: QdrantClient) -> None:
-    with pytest.raises(UnexpectedResponse) as caught:
+    with expect_error(404, "no_such_collection_x"):
         client.create_payload_index("no_such_collection_x", "city", field_schema=models.PayloadSchemaType.KEYWORD)
-    assert caught.value.status_code == 404
 
 
 # ------------------------------------------------------------------------- restart
@@ -335,9 +334,9 @@ N_POINTS = 3000
 
 
 @pytest.fixture(scope="module")
-def graph_collection(client: QdrantClient) -> tuple[str, np.ndarray, list[dict]]:
+def graph_collection(client: QdrantClient, transport: str) -> tuple[str, np.ndarray, list[dict]]:
     """3000 points whose HNSW graph is built (indexing and full-scan thresholds set low)."""
-    name = "filtered_search_graph"
+    name = f"filtered_search_graph_{transport}"
     rng = np.random.default_rng(20240611)
     data = rng.normal(size=(N_POINTS, DIM)).astype(np.float32)
     payloads = [

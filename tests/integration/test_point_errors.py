@@ -7,6 +7,8 @@ import json
 import pytest
 from qdrant_client import QdrantClient, models
 
+from tests.integration.transport_errors import expect_error as expect_client_error
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -231,6 +233,44 @@ def test_payload_edit_of_a_missing_point_is_404(http, client, seeded):
     ]:
         response = http.request(method, url(http, name, suffix), params={"wait": "true"}, json=body)
         expect_error(response, 404, "Not found: No point with id 77 found")
+    assert snapshot(client, name) == before
+
+
+def test_client_errors_have_the_mapped_status_over_both_transports(client, seeded):
+    """The same rejections through the client: HTTP status over REST, the mapped gRPC code over gRPC."""
+    name, before = seeded
+    with expect_client_error(400, "Vector dimension error: expected dim: 3, got 2"):
+        client.upsert(name, [models.PointStruct(id=1, vector={"image": [9, 9, 9]}),
+                             models.PointStruct(id=9, vector={"image": [1, 2]})])
+    with expect_client_error(400, "Not existing vector name error: nope"):
+        client.upsert(name, [models.PointStruct(id=7, vector={"nope": [1, 2, 3]})])
+    with expect_client_error(400, "Conversion between sparse and regular vectors failed"):
+        client.upsert(name, [models.PointStruct(id=7, vector={"words": [1.0, 2.0]})])
+    with expect_client_error(400, ""):
+        client.upsert(name, [models.PointStruct(
+            id=7, vector={"words": models.SparseVector(indices=[4, 4], values=[1.0, 2.0])})])
+    with expect_client_error(404, "404"):
+        client.update_vectors(name, [models.PointVectors(id=404, vector={"image": [7, 7, 7]})])
+    with expect_client_error(400, "nope"):
+        client.delete_vectors(name, ["nope"], points=[1])
+    with expect_client_error(404, "Not found: No point with id 77 found"):
+        client.set_payload(name, {"x": 1}, points=[1, 77])
+    with expect_client_error(404, "Not found: No point with id 77 found"):
+        client.overwrite_payload(name, {"x": 1}, points=[77, 2])
+    with expect_client_error(404, "Not found: No point with id 77 found"):
+        client.delete_payload(name, ["n"], points=[3, 77])
+    with expect_client_error(400, "not-an-id"):
+        client.batch_update_points(name, [
+            models.UpsertOperation(upsert=models.PointsList(points=[models.PointStruct(id=50, vector={"image": [1, 2, 3]})])),
+            models.SetPayloadOperation(set_payload=models.SetPayload(payload={"x": 1}, points=["not-an-id"])),
+        ])
+    missing = "no_such_collection_" + name
+    with expect_client_error(404, "doesn't exist"):
+        client.upsert(missing, [models.PointStruct(id=1, vector={"image": [1, 2, 3]})])
+    with expect_client_error(404, "doesn't exist"):
+        client.retrieve(missing, [1])
+    with expect_client_error(404, "doesn't exist"):
+        client.count(missing)
     assert snapshot(client, name) == before
 
 

@@ -62,9 +62,10 @@ def check(points, cand: np.ndarray, scores: np.ndarray, limit: int, offset: int 
 
 
 @pytest.fixture(scope="module")
-def coll(client):
+def coll(client, transport):
+    name = f"{NAME}_{transport}"
     client.create_collection(
-        NAME,
+        name,
         vectors_config={
             "c": models.VectorParams(size=4, distance=models.Distance.COSINE),
             "e": models.VectorParams(size=3, distance=models.Distance.EUCLID),
@@ -72,14 +73,14 @@ def coll(client):
         shard_number=2,
     )
     client.upsert(
-        NAME,
+        name,
         points=[
             models.PointStruct(id=i, vector={"c": COS[i].tolist(), "e": EUC[i].tolist()}, payload={"g": GROUP[i]})
             for i in IDS
         ],
         wait=True,
     )
-    return NAME
+    return name
 
 
 G0 = models.Filter(must=[models.FieldCondition(key="g", match=models.MatchValue(value=0))])

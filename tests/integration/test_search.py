@@ -82,14 +82,14 @@ def upsert_dense(client: QdrantClient, name: str, data: np.ndarray, vector_name:
 
 
 @pytest.fixture(scope="module")
-def dense_collections(client):
+def dense_collections(client, transport):
     """One collection per distance with the same 400 x 16 random points; each point has a payload."""
     rng = np.random.default_rng(7)
     data = rng.normal(size=(400, 16)).astype(np.float32)
     payloads = [{"n": i, "parity": "even" if i % 2 == 0 else "odd", "tags": ["t", str(i % 5)]} for i in range(400)]
     names = {}
     for label, distance in DISTANCES.items():
-        name = f"search_{label.lower()}"
+        name = f"search_{label.lower()}_{transport}"
         client.create_collection(name, vectors_config=models.VectorParams(size=16, distance=distance))
         upsert_dense(client, name, data, payloads=payloads, batch=150)
         names[label] = name

@@ -97,7 +97,7 @@ def test_cors_is_enabled_by_default(http):
 # --------------------------------------------------------------------------- metrics
 
 
-def test_metrics_follow_collections_points_and_requests(client, http, collection_name):
+def test_metrics_follow_collections_points_and_requests(client, transport, http, collection_name):
     before = scrape(http)
     for required in ("app_info", "collections_total", "collections_vector_total", "collection_points",
                      "rest_responses", "rest_responses_duration_seconds"):
@@ -105,7 +105,11 @@ def test_metrics_follow_collections_points_and_requests(client, http, collection
     version = http.get(f"{http.base}/").json()["version"]
     assert sample_value(before, "app_info", name="qdrant", version=version) == 1
     assert sample_value(before, "collections_total") == len(client.get_collections().collections)
+    # The collection is created through ``client``: its request is counted under its transport's series.
     created_ok = dict(method="PUT", endpoint="/collections/{name}", status="200")
+    if transport == "grpc":
+        created_ok = dict(endpoint="/qdrant.Collections/Create")
+    responses = f"{transport}_responses"
     missing = dict(method="GET", endpoint="/collections/{name}", status="404")
 
     client.create_collection(
@@ -127,18 +131,18 @@ def test_metrics_follow_collections_points_and_requests(client, http, collection
     assert sample_value(after, "collection_points", id=collection_name) == 5
     # Five points with two named vectors each.
     assert sample_value(after, "collections_vector_total") == sample_value(before, "collections_vector_total") + 10
-    assert sample_value(after, "rest_responses_total", **created_ok) == sample_value(before, "rest_responses_total", **created_ok) + 1
+    assert sample_value(after, f"{responses}_total", **created_ok) == sample_value(before, f"{responses}_total", **created_ok) + 1
     assert sample_value(after, "rest_responses_total", **missing) == sample_value(before, "rest_responses_total", **missing) + 1
     assert sample_value(after, "rest_responses_fail_total", **missing) == sample_value(before, "rest_responses_fail_total", **missing) + 1
-    assert sample_value(after, "rest_responses_fail_total", **created_ok) == 0
+    assert sample_value(after, f"{responses}_fail_total", **created_ok) == 0
 
     # The histogram agrees with the counter, and its buckets are cumulative.
-    count = sample_value(after, "rest_responses_duration_seconds_count", **created_ok)
-    assert count == sample_value(after, "rest_responses_total", **created_ok) >= 1
-    assert sample_value(after, "rest_responses_duration_seconds_sum", **created_ok) > 0
+    count = sample_value(after, f"{responses}_duration_seconds_count", **created_ok)
+    assert count == sample_value(after, f"{responses}_total", **created_ok) >= 1
+    assert sample_value(after, f"{responses}_duration_seconds_sum", **created_ok) > 0
     buckets = sorted(
         (float(s.labels["le"]), s.value)
-        for s in after["rest_responses_duration_seconds"].samples
+        for s in after[f"{responses}_duration_seconds"].samples
         if s.name.endswith("_bucket") and all(s.labels.get(k) == v for k, v in created_ok.items())
     )
     assert buckets[-1] == (float("inf"), count)
@@ -185,7 +189,7 @@ def _port_is_closed(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_config_file_is_merged_and_environment_wins(tmp_path):
+def test_config_file_is_merged_and_environment_wins(tmp_path, transport):
     file_port = free_port()
     config_path = tmp_path / "node.yaml"
     config_path.write_text(
@@ -216,7 +220,14 @@ def test_config_file_is_merged_and_environment_wins(tmp_path):
         assert "Access-Control-Allow-Origin" not in refused.headers
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-            client = QdrantClient(url=node.url, api_key="key-from-file", timeout=30, check_compatibility=False)
+            client = QdrantClient(
+                url=node.url,
+                grpc_port=node.grpc_port,
+                prefer_grpc=transport == "grpc",
+                api_key="key-from-file",
+                timeout=30,
+                check_compatibility=False,
+            )
         client.create_collection("configured", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
         config = client.get_collection("configured").config
         assert config.hnsw_config.m == 24  # from the file
@@ -247,12 +258,14 @@ def test_invalid_configuration_stops_the_node_at_startup(tmp_path):
     assert "service.max_request_size_mb" in node.log_tail()
 
 
-def test_environment_sets_ports_and_storage(tmp_path):
+def test_environment_sets_ports_and_storage(tmp_path, transport):
     node = NodeProcess(storage=str(tmp_path / "data"))
     node.start()
     try:
         assert requests.get(f"{node.url}/readyz", timeout=10).status_code == 200
-        client = QdrantClient(url=node.url, timeout=30, check_compatibility=False)
+        client = QdrantClient(
+            url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=30, check_compatibility=False
+        )
         client.create_collection("stored", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
         assert (tmp_path / "data" / "collections" / "stored").is_dir()
     finally:

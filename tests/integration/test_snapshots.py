@@ -25,8 +25,15 @@ def snap_node(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sclient(snap_node) -> QdrantClient:
-    return QdrantClient(url=snap_node.url, timeout=60, check_compatibility=False)
+def sclient(snap_node, transport) -> QdrantClient:
+    """A client of the snapshot node over ``transport`` (recover/upload are REST in qdrant-client either way)."""
+    return QdrantClient(
+        url=snap_node.url,
+        grpc_port=snap_node.grpc_port,
+        prefer_grpc=transport == "grpc",
+        timeout=60,
+        check_compatibility=False,
+    )
 
 
 def _name() -> str:

@@ -30,8 +30,15 @@ def snap_node(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sclient(snap_node) -> QdrantClient:
-    return QdrantClient(url=snap_node.url, timeout=60, check_compatibility=False)
+def sclient(snap_node, transport) -> QdrantClient:
+    """A client of the snapshot node over ``transport`` (recover/upload are REST in qdrant-client either way)."""
+    return QdrantClient(
+        url=snap_node.url,
+        grpc_port=snap_node.grpc_port,
+        prefer_grpc=transport == "grpc",
+        timeout=60,
+        check_compatibility=False,
+    )
 
 
 def _dump_any(client: QdrantClient, name: str) -> dict:
@@ -193,7 +200,7 @@ def test_collection_recover_priorities_and_shard_keys(sclient, snap_node):
         sclient.upsert(name, points=[models.PointStruct(id=99, vector=[0, 0])], shard_key_selector="eu", wait=True)
 
 
-def test_full_snapshot_and_storage_snapshot_flag(sclient, snap_node, tmp_path):
+def test_full_snapshot_and_storage_snapshot_flag(sclient, transport, snap_node, tmp_path):
     first, second = _name(), _name()
     _make_collection(sclient, first)
     sclient.create_collection(second, vectors_config=models.VectorParams(size=2, distance=models.Distance.COSINE))
@@ -222,7 +229,11 @@ def test_full_snapshot_and_storage_snapshot_flag(sclient, snap_node, tmp_path):
         args=["--storage-snapshot", str(archive)],
     ).start()
     try:
-        client = QdrantClient(url=fresh.url, timeout=60, check_compatibility=False)
+        # Same transport as ``expected`` was read with (gRPC widens float32 exactly, REST prints it short).
+        client = QdrantClient(
+            url=fresh.url, grpc_port=fresh.grpc_port, prefer_grpc=transport == "grpc", timeout=60,
+            check_compatibility=False,
+        )
         assert {c.name for c in client.get_collections().collections} == set(expected)
         for name, dump in expected.items():
             assert _dump_any(client, name) == dump

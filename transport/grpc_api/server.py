@@ -119,17 +119,21 @@ class PublicGrpcServer:
         async def serve(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             failure: tuple[grpc.StatusCode, str] | None = None
+            trailers: tuple[tuple[str, str], ...] = ()
             reply = None
             try:
                 reply = await self._run(route, request, context, started)
             except errors.DomainError as exc:
                 failure = (code_for(exc), exc.message)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:  # rate limits: like REST's Retry-After header
+                    trailers = (("retry-after", str(retry_after)),)
             except Exception:  # the node must survive any request
                 logger.exception("unhandled error serving %s", endpoint)
                 failure = (grpc.StatusCode.INTERNAL, "Service internal error: unexpected failure")
             metrics.observe_grpc(endpoint, failure is not None, time.perf_counter() - started)
             if failure is not None:
-                await context.abort(failure[0], failure[1])
+                await context.abort(failure[0], failure[1], trailers)
             return reply
 
         return serve

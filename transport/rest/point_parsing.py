@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
+import numpy as np
+
 from consensus.errors import BadInput
 from shards.operations import (
     ClearPayload,
@@ -195,7 +197,7 @@ def _parse_point_columns(raw: Any, schema: VectorSchema, where: str) -> list[Poi
     def count_mismatch(what: str, got: int) -> BadInput:
         return validation_error(where, f"number of ids and {what} must be equal ({count} != {got})")
 
-    if isinstance(columns, list):
+    if isinstance(columns, (list, np.ndarray)):  # numpy: a (n, dim) matrix from the gRPC API
         if len(columns) != count:
             raise count_mismatch("vectors", len(columns))
         named_columns = {DEFAULT_VECTOR: columns}
@@ -204,7 +206,7 @@ def _parse_point_columns(raw: Any, schema: VectorSchema, where: str) -> list[Poi
         if is_inference_object(columns):
             raise inference_error()
         for column in columns.values():
-            if not isinstance(column, list):
+            if not isinstance(column, (list, np.ndarray)):
                 raise type_error(column, "a sequence", f"{where}.vectors")
             if len(column) != count:
                 raise count_mismatch("vectors", len(column))
@@ -223,7 +225,11 @@ def _parse_point_columns(raw: Any, schema: VectorSchema, where: str) -> list[Poi
         wheres = [f"{column_where}[{i}]" for i in range(count)]
         spec = schema.dense.get(name)
         plain = spec is not None and not spec.multivector
-        if plain and all(isinstance(row, list) and not (row and isinstance(row[0], list)) for row in column):
+        if plain and isinstance(column, np.ndarray) and column.ndim == 2:
+            matrix = dense_rows(column, spec, wheres)  # type: ignore[arg-type]
+            for i in range(count):
+                vectors_of[i][name] = matrix[i]
+        elif plain and all(isinstance(row, list) and not (row and isinstance(row[0], list)) for row in column):
             matrix = dense_rows(column, spec, wheres)  # type: ignore[arg-type]
             for i in range(count):
                 vectors_of[i][name] = matrix[i]

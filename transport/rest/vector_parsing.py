@@ -236,6 +236,8 @@ def _numbers(raw: Any, where: str) -> np.ndarray:
     numbers slips through as 0/1, since finding it would cost a Python loop
     over every value on the hot path.
     """
+    if isinstance(raw, np.ndarray):  # the gRPC API hands dense vectors over as numpy
+        return _array_numbers(raw, where)
     if not isinstance(raw, list):
         raise type_error(raw, "a sequence of numbers", where)
     try:
@@ -259,6 +261,16 @@ def _numbers(raw: Any, where: str) -> np.ndarray:
     return out
 
 
+def _array_numbers(raw: np.ndarray, where: str) -> np.ndarray:
+    """A numpy vector (already numbers): checked with numpy only, never element by element."""
+    if raw.ndim != 1 or raw.dtype.kind not in "fiu":
+        raise type_error(raw.tolist(), "a sequence of numbers", where)
+    out = _to_float32(raw)
+    if not np.isfinite(out).all():
+        raise format_error(_NOT_FINITE, where)
+    return out
+
+
 def _dense(raw: Any, spec: DenseVectorParams, where: str) -> np.ndarray:
     """One regular dense vector for ``spec``; rejects sparse and multi input."""
     if isinstance(raw, dict):
@@ -273,7 +285,7 @@ def _dense(raw: Any, spec: DenseVectorParams, where: str) -> np.ndarray:
 
 def dense_rows(rows: list[Any], spec: DenseVectorParams, where_of: list[str]) -> np.ndarray:
     """Many dense vectors of one name as an ``(n, size)`` float32 matrix, in one numpy call."""
-    if not rows:
+    if len(rows) == 0:  # rows may be a numpy matrix
         return np.empty((0, spec.size), dtype=np.float32)
     try:
         arr = np.asarray(rows)
@@ -379,6 +391,8 @@ def parse_vector_value(
     """
     spec = schema.dense.get(name)
     if spec is not None:
+        if isinstance(raw, np.ndarray) and spec.multivector and raw.size and not dense_as_single_multi:
+            raise wrong_input(_MULTI_MISMATCH)  # a flat numpy vector is a regular dense vector
         if isinstance(raw, list) and raw and isinstance(raw[0], list):
             if not spec.multivector:
                 raise wrong_input(_MULTI_MISMATCH)
@@ -391,7 +405,7 @@ def parse_vector_value(
             return _dense(raw, spec, where).reshape(1, -1)
         return _dense(raw, spec, where)
     if name in schema.sparse:
-        if isinstance(raw, list):
+        if isinstance(raw, (list, np.ndarray)):
             raise wrong_input(_SPARSE_MISMATCH)
         return _sparse(raw, where)
     raise vector_name_error(name)
@@ -431,7 +445,10 @@ def _collect_vector(
     raw: Any, name: str, schema: VectorSchema, out: dict[str, VectorValue], batcher: DenseBatcher, where: str
 ) -> None:
     spec = schema.dense.get(name)
-    plain = isinstance(raw, list) and not (raw and isinstance(raw[0], list))
+    if isinstance(raw, np.ndarray):
+        plain = raw.ndim == 1
+    else:
+        plain = isinstance(raw, list) and not (raw and isinstance(raw[0], list))
     if plain and spec is not None and not spec.multivector:
         batcher.add(name, spec, raw, out, where)
     else:
@@ -442,7 +459,7 @@ def collect_vector_struct(
     raw: Any, schema: VectorSchema, out: dict[str, VectorValue], batcher: DenseBatcher, where: str
 ) -> None:
     """A point's ``vector``: a list (the unnamed vector) or an object of named vectors."""
-    if isinstance(raw, list):
+    if isinstance(raw, (list, np.ndarray)):
         _collect_vector(raw, DEFAULT_VECTOR, schema, out, batcher, where)
     elif isinstance(raw, dict):
         if is_inference_object(raw):
