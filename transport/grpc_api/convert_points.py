@@ -495,8 +495,8 @@ def _fill_order_value(message: Any, value: Any) -> None:
         message.float = float(value)
 
 
-def _fill_point(message: Any, value: Any) -> None:
-    engine.fill_fields(message, value, skip=("vector", "payload"))
+def _fill_point_common(message: Any, value: Any) -> None:
+    values.fill_point_id(message.id, value["id"])
     payload = value.get("payload")
     if payload:
         values.fill_struct(message.payload, payload)
@@ -504,7 +504,26 @@ def _fill_point(message: Any, value: Any) -> None:
     if vector is not None:
         _fill_vectors_output(message.vectors, vector)
         message.vectors.SetInParent()
+    shard_key = value.get("shard_key")
+    if shard_key is not None:
+        engine.fill(message.shard_key, shard_key)
+    order_value = value.get("order_value")
+    if order_value is not None:
+        _fill_order_value(message.order_value, order_value)
 
 
-engine.filler("ScoredPoint")(_fill_point)
-engine.filler("RetrievedPoint")(_fill_point)
+@engine.filler("ScoredPoint")
+def _fill_scored_point(message: Any, value: Any) -> None:
+    """Written out field by field: search replies are the hottest path of the gRPC API."""
+    _fill_point_common(message, value)
+    score = value.get("score")
+    if score is not None:
+        message.score = score
+    version = value.get("version")
+    if version:
+        message.version = version
+
+
+@engine.filler("RetrievedPoint")
+def _fill_retrieved_point(message: Any, value: Any) -> None:
+    _fill_point_common(message, value)

@@ -189,6 +189,8 @@ def fill_fields(message: Any, value: Mapping[str, Any], skip: tuple[str, ...] = 
 
 def fill_field(message: Any, field: Any, item: Any) -> None:
     name = field.name
+    if hasattr(item, "tolist"):  # numpy values in a handler's result
+        item = item.tolist()
     entry = field.message_type
     if entry is not None and entry.GetOptions().map_entry:
         value_field = entry.fields_by_name["value"]

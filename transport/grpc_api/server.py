@@ -13,6 +13,7 @@ from consensus import errors
 from transport.grpc_api.routes import ROUTES, Route
 from transport.rest.auth import ApiKeyPolicy
 from transport.rest.call import ApiCall
+from transport.rest.envelope import RESULT_SINK
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +147,19 @@ class PublicGrpcServer:
         self._auth.check(rest.method, rest.path, headers)
         call = ApiCall(self._app, rest.method, rest.path, rest.match_info, rest.query, rest.body, headers)
         call["started"] = started
-        response = await route.handler(call)  # type: ignore[misc]
-        body = orjson.loads(response.body) if response.body else None
-        if response.status >= 400:  # a handler that answered an error instead of raising one
-            raise _error_for_status(response.status, body)
-        result = body.get("result") if route.envelope and isinstance(body, dict) else body
+        sink: list[Any] = []
+        token = RESULT_SINK.set(sink if route.envelope else None)
+        try:
+            response = await route.handler(call)  # type: ignore[misc]
+        finally:
+            RESULT_SINK.reset(token)
+        if sink:
+            result = sink[0]
+        else:
+            body = orjson.loads(response.body) if response.body else None
+            if response.status >= 400:  # a handler that answered an error instead of raising one
+                raise _error_for_status(response.status, body)
+            result = body.get("result") if route.envelope and isinstance(body, dict) else body
         reply = route.reply()
         route.to_reply(reply, result)
         if "time" in reply.DESCRIPTOR.fields_by_name:

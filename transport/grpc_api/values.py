@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import uuid
 from typing import Any, Mapping
 
 from consensus.errors import BadInput
@@ -115,10 +114,3 @@ def fill_timestamp(target: Any, value: Any) -> None:
     target.seconds = seconds
     target.nanos = int(round((value - seconds) * 1e9))
 
-
-def is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
