@@ -226,7 +226,9 @@ def main() -> None:
 
     rng = np.random.default_rng(11)
     data = normalized(clustered(args.points, args.dim, 100, rng))
-    queries = normalized(clustered(args.queries, args.dim, 100, np.random.default_rng(12)))
+    # Queries near the data: same cluster centres (same seed), then a little noise.
+    queries = clustered(args.queries, args.dim, 100, np.random.default_rng(11))
+    queries = normalized(queries + 0.1 * np.random.default_rng(12).normal(size=queries.shape).astype(np.float32))
     half = args.points // 2
     config = {"vectors": {"size": args.dim, "distance": "Cosine"}, "optimizers_config": {"indexing_threshold": 0}}
     figures: dict[str, float] = {}
