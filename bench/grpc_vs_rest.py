@@ -7,7 +7,10 @@ vectors to one over REST (column batches, pre-encoded JSON, as
 on a noisy machine cancels out. Indexing is off while uploading; then both
 collections are indexed and searched with the same queries (``/points/query``
 against ``qdrant.Points/Query``) by the same number of concurrent clients, again
-REST, gRPC, gRPC, REST. Requests are built before the clock starts.
+REST, gRPC, gRPC, REST. Before each phase the node is left to go idle, so the
+background work a phase leaves behind is not billed to the next one. Requests
+are built before the clock starts; the same searches are also run through the
+official ``AsyncQdrantClient`` on each transport.
 
     python bench/grpc_vs_rest.py [--points 60000] [--dim 128] [--clients 32]
 
@@ -205,6 +208,24 @@ def wait_indexed(url: str, collection: str, timeout: float = 1800) -> None:
     raise TimeoutError("indexing did not finish")
 
 
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(node: NodeProcess, timeout: float = 60.0) -> None:
+    """Wait until the node is idle (below 5% of a core over half a second): the background
+    work one phase leaves behind (RocksDB flushes, compactions) must not be billed to the next."""
+    pid = node.process.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(pid)
+        time.sleep(0.5)
+        if _cpu_seconds(pid) - before < 0.025:
+            return
+
+
 def _run(coro):
     try:
         import uvloop
@@ -245,6 +266,7 @@ def main() -> None:
             ]
             seconds = {"rest": 0.0, "grpc": 0.0}
             for transport, part in (("rest", 0), ("grpc", 0), ("grpc", 1), ("rest", 1)):
+                settle(node)
                 if transport == "rest":
                     seconds["rest"] += _run(rest_ingest(node.url, "via_rest", rest_parts[part], args.uploaders))
                 else:
@@ -263,6 +285,7 @@ def main() -> None:
             rest_ids: list[list[int]] = []
             grpc_replies: list[bytes] = []
             for transport in ("rest", "grpc", "grpc", "rest"):
+                settle(node)
                 if transport == "rest":
                     elapsed, rest_ids = _run(rest_search(node.url, "via_rest", queries, args.ef, 10, args.clients))
                 else:
@@ -272,6 +295,7 @@ def main() -> None:
             # The official client on both transports: what a qdrant-client user sees end to end.
             client_seconds = {"rest": 0.0, "grpc": 0.0}
             for transport in ("rest", "grpc", "grpc", "rest"):
+                settle(node)
                 name = "via_rest" if transport == "rest" else "via_grpc"
                 elapsed, _ = _run(client_search(node, name, queries, args.ef, 10, args.clients, transport == "grpc"))
                 client_seconds[transport] += elapsed
