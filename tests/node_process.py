@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -14,22 +15,39 @@ from dataclasses import dataclass, field
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def free_port() -> int:
+# Server ports come from below the kernel's ephemeral range (32768-60999 by default): a port
+# the OS hands out for bind(0) may be taken by any outgoing connection's local end before the
+# node binds it, while ports here are only ever taken on purpose.
+_PORT_RANGE = (20000, 32000)
+_rng = random.Random(os.getpid() ^ time.time_ns())
+_handed_out: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port outside the ephemeral range, free now and not handed out before by this process."""
+    for _ in range(1000):
+        port = _rng.randrange(*_PORT_RANGE)
+        if port not in _handed_out and port + 100 not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port")
 
 
 def free_port_block() -> int:
     """A p2p port whose Raft companion (p2p + 100) is also free."""
     for _ in range(100):
         port = free_port()
-        if port + 100 < 65535:
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port + 100))
-                except OSError:
-                    continue
+        if port + 100 not in _handed_out and _bindable(port + 100):
+            _handed_out.add(port + 100)
             return port
     raise RuntimeError("no free port pair")
 
