@@ -32,7 +32,7 @@ import grpc
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.ingest_search import _request, clustered, normalized  # noqa: E402
+from bench.ingest_search import _request, _run, clustered, normalized  # noqa: E402
 from tests.node_process import NodeProcess  # noqa: E402
 
 from qdrant_client.grpc import points_pb2 as pb  # noqa: E402  (the official client's messages)
@@ -224,14 +224,6 @@ def settle(node: NodeProcess, timeout: float = 60.0) -> None:
         time.sleep(0.5)
         if _cpu_seconds(pid) - before < 0.025:
             return
-
-
-def _run(coro):
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,6 +51,20 @@ def free_port_block() -> int:
             _handed_out.add(port + 100)
             return port
     raise RuntimeError("no free port pair")
+
+
+def client_for(node: "NodeProcess", transport: str, timeout: int = 60, **kwargs: Any) -> Any:
+    """An official ``QdrantClient`` of ``node`` over ``transport`` ("rest" or "grpc")."""
+    from qdrant_client import QdrantClient
+
+    return QdrantClient(
+        url=node.url,
+        grpc_port=node.grpc_port,
+        prefer_grpc=transport == "grpc",
+        timeout=timeout,
+        check_compatibility=False,
+        **kwargs,
+    )
 
 
 @dataclass

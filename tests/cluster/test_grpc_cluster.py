@@ -22,6 +22,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as pg
 
 from tests.polling import wait_for
+from tests.node_process import client_for
 
 N = 60
 DIM = 6
@@ -131,8 +132,7 @@ def clients(cluster):
     made = []
     for node in cluster.nodes:
         made.append({
-            transport: QdrantClient(url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc",
-                                    check_compatibility=False, timeout=30)
+            transport: client_for(node, transport, timeout=30)
             for transport in ("rest", "grpc")
         })
     yield made

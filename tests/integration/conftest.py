@@ -8,7 +8,7 @@ import pytest
 import requests
 from qdrant_client import QdrantClient
 
-from tests.node_process import NodeProcess
+from tests.node_process import NodeProcess, client_for
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +29,7 @@ def transport(request) -> str:
 
 @pytest.fixture(scope="module")
 def client(node, transport) -> QdrantClient:
-    return QdrantClient(
-        url=node.url,
-        grpc_port=node.grpc_port,
-        prefer_grpc=transport == "grpc",
-        timeout=60,
-        check_compatibility=False,
-    )
+    return client_for(node, transport)
 
 
 @pytest.fixture(scope="module")

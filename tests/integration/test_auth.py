@@ -15,7 +15,7 @@ import requests
 from qdrant_client import QdrantClient, models
 
 from tests.integration.transport_errors import expect_error
-from tests.node_process import NodeProcess
+from tests.node_process import NodeProcess, client_for
 
 API_KEY = "full-access-key"
 READ_ONLY_KEY = "read-only-key"
@@ -39,14 +39,7 @@ def make_client(node: NodeProcess, api_key: str | None, transport: str) -> Qdran
     """A client of the secured node over ``transport``: the key goes as a header (REST) or metadata (gRPC)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-        return QdrantClient(
-            url=node.url,
-            grpc_port=node.grpc_port,
-            prefer_grpc=transport == "grpc",
-            api_key=api_key,
-            timeout=30,
-            check_compatibility=False,
-        )
+        return client_for(node, transport, timeout=30, api_key=api_key)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests import polling
+from tests.node_process import client_for
 import requests
 from qdrant_client import QdrantClient, models
 
@@ -22,9 +23,7 @@ def wait_for(predicate, timeout: float = 40.0, interval: float = 0.1, what: str 
 
 def fresh_client(node, transport: str = "rest") -> QdrantClient:
     """A new client (the node's ports survive restarts) over ``transport``: each test runs over REST and gRPC."""
-    return QdrantClient(
-        url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=60, check_compatibility=False
-    )
+    return client_for(node, transport)
 
 
 def crash_and_restart(node, transport: str = "rest") -> QdrantClient:

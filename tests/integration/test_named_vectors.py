@@ -11,13 +11,12 @@ from qdrant_client import QdrantClient, models
 
 from tests import polling
 from tests.integration.transport_errors import expect_error
+from tests.node_process import client_for
 
 
 def fresh_client(node, transport: str) -> QdrantClient:
     """A new client over ``transport`` (the node restarts mid-test, so not the module's ``client``)."""
-    return QdrantClient(
-        url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=60, check_compatibility=False
-    )
+    return client_for(node, transport)
 
 
 def make_collection(http, name: str, vectors: dict) -> None:

@@ -10,9 +10,9 @@ import pytest
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
-from tests.node_process import NodeProcess, free_port
+from tests.node_process import NodeProcess, client_for, free_port
 
 # --------------------------------------------------------------------------- helpers
 
@@ -220,14 +220,7 @@ def test_config_file_is_merged_and_environment_wins(tmp_path, transport):
         assert "Access-Control-Allow-Origin" not in refused.headers
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
-            client = QdrantClient(
-                url=node.url,
-                grpc_port=node.grpc_port,
-                prefer_grpc=transport == "grpc",
-                api_key="key-from-file",
-                timeout=30,
-                check_compatibility=False,
-            )
+            client = client_for(node, transport, timeout=30, api_key="key-from-file")
         client.create_collection("configured", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
         config = client.get_collection("configured").config
         assert config.hnsw_config.m == 24  # from the file
@@ -263,9 +256,7 @@ def test_environment_sets_ports_and_storage(tmp_path, transport):
     node.start()
     try:
         assert requests.get(f"{node.url}/readyz", timeout=10).status_code == 200
-        client = QdrantClient(
-            url=node.url, grpc_port=node.grpc_port, prefer_grpc=transport == "grpc", timeout=30, check_compatibility=False
-        )
+        client = client_for(node, transport, timeout=30)
         client.create_collection("stored", vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
         assert (tmp_path / "data" / "collections" / "stored").is_dir()
     finally:

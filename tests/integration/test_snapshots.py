@@ -9,7 +9,7 @@ import pytest
 import requests
 from qdrant_client import QdrantClient, models
 
-from tests.node_process import NodeProcess
+from tests.node_process import NodeProcess, client_for
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,7 @@ def snap_node(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sclient(snap_node, transport) -> QdrantClient:
     """A client of the snapshot node over ``transport`` (recover/upload are REST in qdrant-client either way)."""
-    return QdrantClient(
-        url=snap_node.url,
-        grpc_port=snap_node.grpc_port,
-        prefer_grpc=transport == "grpc",
-        timeout=60,
-        check_compatibility=False,
-    )
+    return client_for(snap_node, transport)
 
 
 def _name() -> str:

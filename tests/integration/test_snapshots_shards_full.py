@@ -13,7 +13,7 @@ import requests
 from qdrant_client import QdrantClient, models
 
 from tests.integration.test_snapshots import _dump, _make_collection, _name, _schema
-from tests.node_process import NodeProcess
+from tests.node_process import NodeProcess, client_for
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +32,7 @@ def snap_node(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sclient(snap_node, transport) -> QdrantClient:
     """A client of the snapshot node over ``transport`` (recover/upload are REST in qdrant-client either way)."""
-    return QdrantClient(
-        url=snap_node.url,
-        grpc_port=snap_node.grpc_port,
-        prefer_grpc=transport == "grpc",
-        timeout=60,
-        check_compatibility=False,
-    )
+    return client_for(snap_node, transport)
 
 
 def _dump_any(client: QdrantClient, name: str) -> dict:
@@ -230,10 +224,7 @@ def test_full_snapshot_and_storage_snapshot_flag(sclient, transport, snap_node, 
     ).start()
     try:
         # Same transport as ``expected`` was read with (gRPC widens float32 exactly, REST prints it short).
-        client = QdrantClient(
-            url=fresh.url, grpc_port=fresh.grpc_port, prefer_grpc=transport == "grpc", timeout=60,
-            check_compatibility=False,
-        )
+        client = client_for(fresh, transport)
         assert {c.name for c in client.get_collections().collections} == set(expected)
         for name, dump in expected.items():
             assert _dump_any(client, name) == dump
